@@ -1,0 +1,1 @@
+"""Applications built on the duetto engine; the engine never imports from here."""

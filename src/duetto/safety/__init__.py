@@ -1,0 +1,1 @@
+"""Trust and safety: audio watermark, voiceprint verification, PII redaction."""

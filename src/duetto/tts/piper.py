@@ -1,0 +1,42 @@
+"""Piper (VITS, ONNX) backend. GPL-3.0: only this module imports ``piper``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from duetto.errors import MissingExtraError, ModelNotFoundError
+from duetto.models import piper_voice
+
+
+class PiperTTS:
+    def __init__(self, voice: str = "bundled"):
+        try:
+            from piper import PiperVoice
+        except ImportError:
+            raise MissingExtraError("Piper TTS", "piper") from None
+        path = piper_voice(voice)
+        started = time.perf_counter()
+        try:
+            self.voice = PiperVoice.load(str(path))
+        except Exception as exc:  # noqa: BLE001 - any load failure means "not a usable voice"
+            raise ModelNotFoundError(f"could not load Piper voice {path}: {exc}") from None
+        self.load_seconds = time.perf_counter() - started
+        self.sample_rate = self.voice.config.sample_rate
+        self.name = path.stem
+        # onnxruntime sessions are thread-safe, but phonemization through espeak is not.
+        self._lock = threading.Lock()
+
+    def stream(self, text: str, *, speed: float = 1.0) -> Iterator[np.ndarray]:
+        from piper import SynthesisConfig
+
+        if not text.strip():
+            return
+        config = SynthesisConfig(length_scale=1.0 / max(speed, 0.1), volume=0.8)
+        with self._lock:
+            chunks = self.voice.synthesize(text, config)
+            for chunk in chunks:
+                yield chunk.audio_float_array

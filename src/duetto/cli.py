@@ -150,9 +150,13 @@ def cmd_transcribe(args) -> int:
     from duetto.asr import load_asr
     from duetto.audio import load_audio
 
+    from duetto.vad import require_speech
+
     settings = settings_from_args(args)
+    asr = load_asr(settings.asr)  # a wrong model name is reported before the file is read
     audio = load_audio(args.file)
-    result = load_asr(settings.asr).transcribe(audio, words=args.words)
+    require_speech(audio, args.file)
+    result = asr.transcribe(audio, words=args.words)
     data = {
         "text": result.text,
         "language": result.language,

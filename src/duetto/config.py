@@ -33,6 +33,9 @@ class TurnSettings:
     # Silence after the last voiced sample that ends the user's turn.
     end_silence_ms: int = 500
     barge_in: bool = True
+    # Speech resuming this soon after a turn ended, before the agent has said anything, continues
+    # that turn (the pause was mid-sentence); the pending reply is dropped.
+    resume_window_ms: int = 1500
     # Partial transcripts while the user speaks, every this many ms of new speech.
     partial_every_ms: int = 1000
 
@@ -57,6 +60,8 @@ class LLMSettings:
     remote_model: str = "default"
     max_tokens: int = 48
     temperature: float = 0.3
+    # Fixed sampling seed: the same conversation gets the same replies (reproducible tests, demos).
+    seed: int = 1234
     threads: int = 2
     context: int = 2048
     timeout_s: float = 30.0

@@ -68,7 +68,8 @@ class _Reply:
     # (start, end, text) of each audio chunk on the output timeline
     spans: list[tuple[float, float, str]] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
-    finished: bool = False
+    generated: bool = False  # the responder and TTS are done (audio may still be playing)
+    finished: bool = False  # recorded in history and reported: played out, or interrupted
     interrupted: bool = False
 
 
@@ -133,6 +134,9 @@ class VoiceSession:
             wall = arrived - (chunk_end - end_sample) / SAMPLE_RATE
             self._on_window(data[i : i + window], end_sample, wall)
         self._received = chunk_end
+        reply = self._reply
+        if reply is not None and reply.generated and not reply.finished:
+            self._maybe_finish(reply)
 
     def _on_window(self, window: np.ndarray, end_sample: int, wall: float) -> None:
         prob = self.vad.probability(window)
@@ -160,13 +164,11 @@ class VoiceSession:
         start = t_end - self._speech_run * window_s
         self._speech_run = 0
         reply = self._reply
-        if reply is not None and not reply.finished or self._play_cursor > t_end:
-            if (
-                reply is not None
-                and not reply.spans
-                and not reply.interrupted
-                and self._play_cursor <= t_end
-            ):
+        agent_busy = reply is not None and not reply.finished or self._play_cursor > t_end
+        if agent_busy:
+            resumed_in_s = start - reply.turn.last_voiced if reply is not None else 1e9
+            silent_so_far = reply is not None and not reply.spans and self._play_cursor <= t_end
+            if silent_so_far and resumed_in_s * 1000 <= self.settings.turn.resume_window_ms:
                 # The user went on before the agent said anything: the pause was not the end of
                 # the turn. Drop the reply and keep listening to the same turn.
                 self._cancel_reply(reply)
@@ -275,7 +277,22 @@ class VoiceSession:
             self._emit_threadsafe(StageError(stage="reply", message=str(exc)))
         if audio_seconds:
             m["tts_rtf"] = tts_seconds / audio_seconds
-        self._loop.call_soon_threadsafe(self._finish_reply, reply)
+        self._loop.call_soon_threadsafe(self._generated, reply)
+
+    def _generated(self, reply: _Reply) -> None:
+        reply.generated = True
+        self._maybe_finish(reply)
+
+    def _maybe_finish(self, reply: _Reply) -> None:
+        """A reply is done once its audio has played out, or at once when interrupted."""
+        if reply.finished:
+            return
+        playing = self._play_cursor - self.now()
+        if playing > 1e-3 and not reply.cancel.is_set():
+            if self.realtime:  # also checked on every push; this covers a client that went quiet
+                self._loop.call_later(playing, self._maybe_finish, reply)
+            return
+        self._finish_reply(reply)
 
     def _schedule_audio(self, reply: _Reply, samples: np.ndarray, text: str) -> None:
         if reply.cancel.is_set():
@@ -333,10 +350,8 @@ class VoiceSession:
         reply.cancel.set()
         said = _said_text(reply, until=stopped_at)
         self._emit(Interrupt(t=stopped_at, stopped_at=stopped_at, said=said))
-        if reply.finished:
-            # The reply was fully generated but still playing: record what was heard.
-            reply.finished = False
-            self._finish_reply(reply)
+        if reply.generated:
+            self._maybe_finish(reply)  # fully generated but still playing: record what was heard
 
     def _cancel_reply(self, reply: _Reply) -> None:
         reply.cancel.set()

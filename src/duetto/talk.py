@@ -199,7 +199,10 @@ def talk_file(
     responder: Responder | None = None,
 ) -> dict:
     """``duetto talk --input``: a whole voice dialogue from a file."""
+    from duetto.vad import require_speech
+
     audio = load_audio(path)
+    require_speech(audio, str(path))
     engine = engine or Engine.load(settings)
 
     async def main() -> TalkResult:

@@ -28,6 +28,7 @@ class LlamaCppLLM:
             n_ctx=settings.context,
             n_threads=settings.threads,
             n_batch=256,
+            seed=settings.seed,
             verbose=False,
         )
         self.load_seconds = time.perf_counter() - started

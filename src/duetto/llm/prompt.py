@@ -86,7 +86,12 @@ class ClauseSplitter:
         self.buffer = ""
         self.sentences = 0
         self.max_sentences = max_sentences
-        self.done = False
+        self.stopped = False  # a stop sequence arrived: the buffer is all there will be
+        self.capped = False  # the sentence cap is reached: anything more is dropped
+
+    @property
+    def done(self) -> bool:
+        return self.stopped or self.capped
 
     def feed(self, token: str) -> list[str]:
         if self.done:
@@ -94,10 +99,10 @@ class ClauseSplitter:
         self.buffer += token
         for stop in STOP:
             if stop in self.buffer:
-                self.buffer = self.buffer.split(stop)[0]
-                self.done = True
+                self.buffer = self.buffer.split(stop)[0] + " "  # the end is a clause boundary
+                self.stopped = True
         out = []
-        while not self.done:
+        while not self.capped:
             clause = self._next_clause()
             if clause is None:
                 break
@@ -116,17 +121,16 @@ class ClauseSplitter:
                 self.buffer = self.buffer[match.end() :]
                 if ends_sentence:
                     self.sentences += 1
-                    if self.sentences >= self.max_sentences:
-                        self.done = True
+                    self.capped = self.sentences >= self.max_sentences
                 return _tidy(candidate)
             start = match.end()
 
     def flush(self) -> str:
         """The rest once the LLM has finished (cleaned; may be empty)."""
         rest, self.buffer = self.buffer, ""
-        if self.done and not rest.strip():
+        if self.capped or not rest.strip():
             return ""
-        return _tidy(clean_reply(rest, max_sentences=1)) if rest.strip() else ""
+        return _tidy(clean_reply(rest, max_sentences=1))
 
 
 def _tidy(text: str) -> str:

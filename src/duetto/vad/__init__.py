@@ -7,6 +7,7 @@ from typing import Protocol
 import numpy as np
 
 from duetto.audio import SAMPLE_RATE
+from duetto.errors import NoSpeechError
 
 
 class VAD(Protocol):
@@ -56,3 +57,11 @@ def speech_segments(
         else:
             segments.append([start, end])
     return [(s, e) for s, e in segments if (e - s) * 1000 >= min_speech_ms]
+
+
+def require_speech(audio: np.ndarray, label: str = "the audio", vad: VAD | None = None) -> None:
+    """Raise :class:`NoSpeechError` when the VAD finds no speech at all (Whisper would invent some)."""
+    if not speech_segments(audio, vad=vad):
+        raise NoSpeechError(
+            f"no speech found in {label}", "record closer to the microphone or check the file"
+        )

@@ -1,0 +1,70 @@
+"""The bundled base model answers like an assistant: 20 varied questions, real model."""
+
+import re
+
+import pytest
+
+from duetto.config import Settings
+from duetto.dialogue import Conversation, Memory
+from duetto.llm.prompt import EXAMPLES
+
+QUESTIONS = [
+    "What is the capital of Japan?",
+    "How do I make a cup of tea?",
+    "What's the weather like on Mars?",
+    "Can you recommend a good movie?",
+    "How many legs does a spider have?",
+    "Who wrote Romeo and Juliet?",
+    "Why do cats purr?",
+    "What should I cook for dinner tonight?",
+    "How far away is the moon?",
+    "Tell me something interesting about octopuses.",
+    "How can I learn to play the guitar?",
+    "What is the boiling point of water?",
+    "Do you like music?",
+    "What's a good name for a dog?",
+    "How do airplanes fly?",
+    "I feel tired today.",
+    "What's your name?",
+    "Is it healthy to drink coffee every day?",
+    "can u help me plan a trip to london",
+    "Thank you, goodbye!",
+]
+COMMON_WORDS = set(
+    "the a an is are was i you it to of and in on for with that this be can your my do not yes no "
+    "there they we he she at by from have has about like or so what how".split()
+)
+LEAKS = re.compile(
+    r"\b(user|assistant|customer|system)\s*:|<[a-z_/]+>|friendly voice assistant", re.I
+)
+
+
+@pytest.fixture(scope="module")
+def conversation():
+    settings = Settings()
+    return Conversation.from_settings(settings)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_reply_is_short_clean_english(conversation, question):
+    conversation.memory = Memory(conversation.settings.system_prompt)  # each question on its own
+    reply = conversation.reply_text(question)
+    assert reply.strip(), "empty reply"
+    letters = [c for c in reply if c.isalpha()]
+    assert sum(c.isascii() for c in letters) / len(letters) > 0.95
+    words = re.findall(r"[a-z']+", reply.lower())
+    assert COMMON_WORDS & set(words) or len(words) <= 3, f"not English-looking: {reply!r}"
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", reply.strip()) if s]
+    assert len(sentences) <= 2, reply
+    assert not LEAKS.search(reply), reply
+    assert not any(answer in reply for _, answer in EXAMPLES), f"copied a prompt example: {reply!r}"
+
+
+def test_memory_carries_context_across_turns(conversation):
+    conversation.memory = Memory(conversation.settings.system_prompt)
+    first = conversation.reply_text("My name is Priya.")
+    conversation.reply_text("What is my name?")
+    prompt_turns = conversation.memory.messages(conversation.llm.count_tokens, "next")
+    roles = [m.role for m in prompt_turns]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert prompt_turns[1].content == "My name is Priya." and prompt_turns[2].content == first

@@ -1,0 +1,62 @@
+"""Cutting a base model's output into clean, speakable clauses."""
+
+from duetto.dialogue import Memory, Turn
+from duetto.llm.prompt import ClauseSplitter, clean_reply, few_shot_prompt
+
+
+def test_clean_reply_strips_role_tags_and_keeps_two_sentences():
+    raw = "Sure thing. Paris is lovely! It has museums. User: and then?"
+    assert clean_reply(raw) == "Sure thing. Paris is lovely!"
+    assert clean_reply("Assistant: Hello there.") == "Hello there."
+    assert clean_reply("The answer is") == "The answer is."
+    assert clean_reply("  **  ") == ""
+
+
+def test_clause_splitter_streams_clauses_before_the_reply_ends():
+    splitter = ClauseSplitter()
+    out = []
+    for token in [
+        "Well",
+        ",",
+        " if you want to",
+        " sleep better, try",
+        " reading.",
+        " Also",
+        " avoid coffee.",
+        " More text.",
+    ]:
+        out += splitter.feed(token)
+    out.append(splitter.flush())
+    clauses = [c for c in out if c]
+    # The first clause comes out as soon as its comma arrives, long before the end.
+    assert clauses[0] == "Well, if you want to sleep better,"
+    assert clauses[1:] == ["try reading.", "Also avoid coffee."]  # capped at two sentences
+
+
+def test_clause_splitter_stops_at_the_next_user_line():
+    splitter = ClauseSplitter()
+    out = splitter.feed("Paris is the capital.\nUser: what about")
+    assert out == ["Paris is the capital."]
+    assert splitter.done and splitter.flush() == ""
+
+
+def test_memory_drops_oldest_turns_and_keeps_system_prompt():
+    memory = Memory("SYSTEM PROMPT", max_tokens=60)
+    for i in range(10):
+        memory.add(Turn(f"question number {i} " * 3, f"answer number {i} " * 3))
+    count = lambda text: len(text.split())  # noqa: E731
+    messages = memory.messages(count, "latest question")
+    assert messages[0].role == "system" and messages[0].content == "SYSTEM PROMPT"
+    assert messages[-1].content == "latest question"
+    kept = [m.content for m in messages if m.role == "user"]
+    assert "question number 9" in kept[-2] and not any("number 0 " in k for k in kept)
+    assert memory.dropped > 0
+    assert sum(count(m.content) for m in messages) <= 60 + 8 * 10
+
+
+def test_interrupted_turn_is_marked_in_the_prompt():
+    memory = Memory("S")
+    memory.add(Turn("tell me a story", "Once upon a", interrupted=True))
+    prompt = few_shot_prompt(memory.messages(lambda t: len(t.split()), "stop"))
+    assert "Assistant: Once upon a [interrupted]" in prompt
+    assert prompt.endswith("User: stop\nAssistant:")

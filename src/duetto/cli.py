@@ -149,7 +149,6 @@ def _print(args, data: dict, text: str) -> None:
 def cmd_transcribe(args) -> int:
     from duetto.asr import load_asr
     from duetto.audio import load_audio
-
     from duetto.vad import require_speech
 
     settings = settings_from_args(args)

@@ -113,7 +113,11 @@ def _parse_number(tokens: list[str], start: int) -> tuple[int, int]:
         elif tok in _TENS and last in (None, "scale"):
             current += _TENS[tok]
             last = "tens"
-        elif tok in _SCALES and last in ("unit", "teen", "tens") or (tok == "hundred" and last is None):
+        elif (
+            tok in _SCALES
+            and last in ("unit", "teen", "tens")
+            or (tok == "hundred" and last is None)
+        ):
             scale = _SCALES[tok]
             if scale == 100:
                 current = (current or 1) * 100

@@ -1,0 +1,50 @@
+"""Decode speechocean762 once and cache the scorer's evidence (alignment, phone loop, ASR).
+
+    nice -n 10 .venv/bin/python bench/tutor_extract.py --split train --shard 0/2
+
+Evidence goes to ~/.cache/duetto/tutor/evidence/<utt>.json; later runs skip cached utterances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from duetto.apps.tutor import corpus
+from duetto.asr import load_asr
+from duetto.config import ASRSettings
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--split", default="train", choices=["train", "dev"])
+    parser.add_argument("--shard", default="0/1", help="i/n: every n-th utterance starting at i")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--asr", action="store_true", help="also cache Whisper transcripts (slower)"
+    )
+    parser.add_argument(
+        "--whisper", action="store_true", help="cache Whisper encoder states and token odds only"
+    )
+    args = parser.parse_args()
+    i, n = (int(x) for x in args.shard.split("/"))
+    utts = corpus.load(args.data, args.split)[i::n]
+    asr = load_asr(ASRSettings(threads=args.threads)) if args.asr or args.whisper else None
+    started = time.perf_counter()
+    for k, utt in enumerate(utts, 1):
+        if args.whisper:
+            corpus.whisper_for(utt, asr)
+        else:
+            corpus.evidence_for(utt, asr)
+        if k % 50 == 0:
+            rate = (time.perf_counter() - started) / k
+            print(f"{k}/{len(utts)} {rate:.2f} s/utt", flush=True)
+    print(f"done {len(utts)} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Train the tutor's phone, word and utterance scorers on speechocean762 *train* only.
+
+    nice -n 10 .venv/bin/python bench/tutor_extract.py --split train   # cache evidence first
+    nice -n 10 .venv/bin/python bench/tutor_train.py
+
+Writes src/duetto/apps/tutor/weights/scorer.npz. Stacking: the word scorer sees out-of-fold
+phone predictions and the utterance scorer out-of-fold phone and word predictions (folds by
+speaker), so each level learns from predictions as noisy as those it will get at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+from sklearn.neural_network import MLPRegressor
+
+from duetto.apps.tutor import corpus, features
+from duetto.apps.tutor.model import MLP, OUTPUTS, WEIGHTS, pack
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
+HIDDEN = {"phone": (64, 32), "word": (32,), "utterance": (32,)}
+ALPHA = {"phone": 1e-3, "word": 1e-2, "utterance": 1e-1}
+ENSEMBLE = 3  # members per scorer: averaging seeds steadies small MLPs
+FOLDS = 5
+
+
+def level_data(utts, use_asr: bool):
+    """Per utterance: evidence, phone evidence, phone features and the human labels."""
+    rows = []
+    for utt in utts:
+        ev = corpus.evidence_for(utt)
+        if not use_asr:
+            ev = _without_asr(ev)
+        else:
+            ev = corpus.evidence_for(utt, asr=_NoASR())
+        wev = corpus.whisper_for(utt)
+        pe = features.phone_evidence(ev)
+        rows.append((utt, ev, pe, features.phone_features(ev, pe, wev), wev))
+    return rows
+
+
+class _NoASR:
+    """Stand-in passed when ASR evidence must already be cached (never decodes)."""
+
+    def transcribe(self, *a, **k):
+        raise RuntimeError("ASR evidence missing from cache: run bench/tutor_extract.py --asr")
+
+
+def _without_asr(ev):
+    from dataclasses import replace
+
+    return replace(ev, asr_words=(), asr_text="", asr_logprob=0.0)
+
+
+def phone_targets(utt, pe):
+    y = np.array([utt.phone_scores.get((p.word, p.index), np.nan) for p in pe])
+    return y
+
+
+def word_targets(utt):
+    n = len(utt.words)
+    return np.array([utt.word_scores.get(i, (np.nan,) * 3) for i in range(n)], np.float64).reshape(
+        n, 3
+    )
+
+
+def utt_targets(utt):
+    return np.array([utt.scores[k] for k, _, _ in OUTPUTS["utterance"]])
+
+
+def fit(level: str, x: np.ndarray, y: np.ndarray, seeds=range(ENSEMBLE)) -> MLP:
+    y = y.reshape(len(y), -1)
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    xs = (x - mean) / scale
+    members = []
+    for seed in seeds:
+        reg = MLPRegressor(
+            hidden_layer_sizes=HIDDEN[level], alpha=ALPHA[level], max_iter=300, early_stopping=True,
+            random_state=seed, learning_rate_init=1e-3, batch_size=256,
+        )  # fmt: skip
+        reg.fit(xs, y if y.shape[1] > 1 else y.ravel())
+        members.append(tuple((w, b) for w, b in zip(reg.coefs_, reg.intercepts_, strict=True)))
+    low = np.array([lo for _, lo, _ in OUTPUTS[level]])
+    high = np.array([hi for _, _, hi in OUTPUTS[level]])
+    return MLP(mean, scale, tuple(members), low, high)
+
+
+def train(rows, seeds=range(ENSEMBLE)) -> dict[str, MLP]:
+    """Fit all three levels on ``rows`` with out-of-fold stacking."""
+    groups = np.array([r[0].speaker for r in rows])
+    phone_oof = [None] * len(rows)
+    folds = GroupKFold(n_splits=FOLDS)
+    for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
+        model = _fit_phone([rows[i] for i in tr], seeds=[0])
+        for i in te:
+            phone_oof[i] = model.predict(rows[i][3])[:, 0] if len(rows[i][3]) else np.zeros(0)
+    word_x = [features.word_features(r[1], r[2], phone_oof[i], r[4]) for i, r in enumerate(rows)]
+    word_oof = [None] * len(rows)
+    for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
+        model = _fit_word([rows[i] for i in tr], [word_x[i] for i in tr], seeds=[0])
+        for i in te:
+            word_oof[i] = model.predict(word_x[i])[:, 0]
+    phone_model = _fit_phone(rows, seeds)
+    word_model = _fit_word(rows, word_x, seeds)
+    utt_x = np.array(
+        [
+            features.utterance_features(r[1], r[2], phone_oof[i], word_oof[i], r[4])
+            for i, r in enumerate(rows)
+        ]
+    )
+    utt_y = np.array([utt_targets(r[0]) for r in rows])
+    utt_model = fit("utterance", utt_x, utt_y, seeds)
+    return {"phone": phone_model, "word": word_model, "utterance": utt_model}
+
+
+def _fit_phone(rows, seeds) -> MLP:
+    x = np.concatenate([r[3] for r in rows])
+    y = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
+    keep = ~np.isnan(y)
+    return fit("phone", x[keep], y[keep], seeds)
+
+
+def _fit_word(rows, word_x, seeds) -> MLP:
+    x = np.concatenate(word_x)
+    y = np.concatenate([word_targets(r[0]) for r in rows])
+    keep = ~np.isnan(y).any(1)
+    return fit("word", x[keep], y[keep], seeds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--asr", action="store_true", help="use cached Whisper transcripts too")
+    parser.add_argument(
+        "--cached-only", action="store_true", help="train on the utterances already cached"
+    )
+    args = parser.parse_args()
+    utts = corpus.load(args.data, "train")
+    if args.cached_only:
+        cache = corpus.evidence_cache()
+        utts = [
+            u
+            for u in utts
+            if (cache / f"{u.id}.json").is_file() and (cache / f"{u.id}.whisper.npz").is_file()
+        ]
+    rows = level_data(utts, args.asr)
+    print(f"{len(rows)} train utterances, {sum(len(r[2]) for r in rows)} phones", flush=True)
+    models = train(rows)
+    arrays = {}
+    for level, mlp in models.items():
+        arrays.update(pack(level, mlp))
+    arrays["meta.asr"] = np.array(int(args.asr))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **arrays)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Spoken-English tutor: pronunciation scoring, grammar feedback, practice and learner reports."""

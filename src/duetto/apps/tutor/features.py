@@ -1,0 +1,307 @@
+"""Feature vectors for the phone, word and utterance scorers, computed from :class:`Evidence`.
+
+Pure functions of the evidence (no models), so training and scoring share them exactly.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from duetto.apps.tutor.align import FRAME_S, PHONES
+from duetto.apps.tutor.evidence import Evidence
+from duetto.apps.tutor.whisper_evidence import ENC_FRAME_S, WhisperEvidence
+
+VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+# A silence inside the utterance counts as a pause from this length on (shorter ones are
+# closures and breaths inside fluent speech).
+PAUSE_MIN_S = 0.2
+# Free phone-loop scores per frame below this are treated as "no evidence" floor values.
+_FLOOR = -200.0
+_PHONE_INDEX = {p: i for i, p in enumerate(PHONES)}
+
+DIGITS = {
+    "0": "ZERO", "1": "ONE", "2": "TWO", "3": "THREE", "4": "FOUR", "5": "FIVE", "6": "SIX",
+    "7": "SEVEN", "8": "EIGHT", "9": "NINE",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PhoneEvidence:
+    """What the acoustics say about one expected phone."""
+
+    word: int
+    index: int  # position in the word
+    expected: str
+    heard: str  # the free-decoded phone overlapping most ("-" when silence or noise)
+    start: float  # seconds
+    end: float
+    llr: float  # per-frame forced minus free log-likelihood (<= ~0; lower = worse fit)
+    forced: float  # per-frame forced log-likelihood
+    aligned: bool
+
+
+def phone_evidence(ev: Evidence) -> list[PhoneEvidence]:
+    """One record per expected phone, in reference order (unaligned ones marked)."""
+    al = ev.alignment
+    free = al.free_frame_scores()
+    by_word = {w.index: w for w in al.words}
+    out = []
+    for wi, phones in enumerate(ev.pronunciations):
+        word = by_word.get(wi)
+        for pi, expected in enumerate(phones):
+            if word is None or pi >= len(word.phones):
+                out.append(
+                    PhoneEvidence(wi, pi, expected, "-", 0.0, 0.0, _FLOOR / 10, _FLOOR / 10, False)
+                )
+                continue
+            p = word.phones[pi]
+            n = max(p.frames, 1)
+            free_sum = float(free[p.start : p.start + n].sum())
+            llr = max((p.score - free_sum) / n, _FLOOR)
+            out.append(
+                PhoneEvidence(
+                    wi,
+                    pi,
+                    expected,
+                    _heard(al.free, p.start, p.start + n),
+                    p.start * FRAME_S,
+                    (p.start + n) * FRAME_S,
+                    llr,
+                    max(p.score / n, _FLOOR),
+                    True,
+                )  # fmt: skip
+            )
+    return out
+
+
+def _heard(free, lo: int, hi: int) -> str:
+    best, overlap = "-", 0
+    for seg in free:
+        o = min(hi, seg.end + 1) - max(lo, seg.start)
+        if o > overlap:
+            best, overlap = seg.phone, o
+    return best if best in _PHONE_INDEX else "-"
+
+
+def pauses(ev: Evidence) -> list[tuple[float, float]]:
+    """(start, duration) in seconds of the silences between the first and last word."""
+    words = ev.alignment.words
+    if not words:
+        return []
+    first = min(w.start for w in words)
+    last = max(w.start + w.frames for w in words)
+    out = []
+    for start, frames in ev.alignment.silences:
+        if start > first and start + frames < last and frames * FRAME_S >= PAUSE_MIN_S:
+            out.append((start * FRAME_S, frames * FRAME_S))
+    return out
+
+
+def asr_word_match(ev: Evidence) -> list[float]:
+    """For each reference word, the ASR probability of the word heard there (0 if not heard)."""
+    heard = [DIGITS.get(w.word, w.word) for w in ev.asr_words]
+    probs = [w.probability for w in ev.asr_words]
+    ref = list(ev.reference)
+    out = [0.0] * len(ref)
+    matcher = difflib.SequenceMatcher(a=ref, b=heard, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            out[block.a + k] = probs[block.b + k]
+    return out
+
+
+def _wer(ev: Evidence) -> float:
+    heard = [DIGITS.get(w.word, w.word) for w in ev.asr_words]
+    ref = list(ev.reference)
+    if not ref:
+        return 1.0
+    matcher = difflib.SequenceMatcher(a=ref, b=heard, autojunk=False)
+    edits = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            edits += max(i2 - i1, j2 - j1)
+    return min(edits / len(ref), 2.0)
+
+
+def pooled(wev: WhisperEvidence, start: float, end: float) -> np.ndarray:
+    """Mean encoder state over ``[start, end]`` seconds (at least one frame)."""
+    states = wev.states
+    if len(states) == 0:
+        return np.zeros(STATE_DIM, np.float32)
+    lo = min(int(start / ENC_FRAME_S), len(states) - 1)
+    hi = min(max(int(np.ceil(end / ENC_FRAME_S)), lo + 1), len(states))
+    return states[lo:hi].astype(np.float32).mean(0)
+
+
+STATE_DIM = 384  # Whisper tiny's encoder width
+
+
+def word_prob_features(wev: WhisperEvidence, word: int) -> list[float]:
+    """Log of the min, mean and first token probability Whisper gives a reference word."""
+    probs = wev.word_probs[word] if word < len(wev.word_probs) and wev.word_probs[word] else (0.0,)
+    return [
+        float(np.log(min(probs) + 1e-4)),
+        float(np.log(np.mean(probs) + 1e-4)),
+        float(np.log(probs[0] + 1e-4)),
+    ]
+
+
+def phone_features(ev: Evidence, phones: list[PhoneEvidence], wev: WhisperEvidence) -> np.ndarray:
+    rows = _phone_base(ev, phones)
+    if not len(rows):
+        return np.zeros((0, PHONE_DIM), np.float32)
+    extra = [
+        np.concatenate([pooled(wev, p.start, p.end), word_prob_features(wev, p.word)])
+        for p in phones
+    ]
+    return np.concatenate([rows, np.asarray(extra, np.float32)], axis=1)
+
+
+def _phone_base(ev: Evidence, phones: list[PhoneEvidence]) -> np.ndarray:
+    """One row per expected phone: its own evidence, its neighbours', its word's and utterance's."""
+    n = len(phones)
+    if n == 0:
+        return np.zeros((0, _PHONE_BASE), np.float32)
+    llr = np.array([p.llr for p in phones])
+    forced = np.array([p.forced for p in phones])
+    dur = np.array([max(p.end - p.start, 0.0) for p in phones])
+    match = np.array([float(p.heard == p.expected) for p in phones])
+    aligned = np.array([float(p.aligned) for p in phones])
+    word_ids = np.array([p.word for p in phones])
+    word_mean = np.zeros(n)
+    word_min = np.zeros(n)
+    for w in set(word_ids.tolist()):
+        mask = word_ids == w
+        word_mean[mask] = llr[mask].mean()
+        word_min[mask] = llr[mask].min()
+    utt = [llr.mean(), llr.std(), np.median(llr), match.mean(), aligned.mean()]
+    asr = asr_word_match(ev) if ev.asr_words or ev.asr_text else [0.0] * len(ev.reference)
+    rows = []
+    for k, p in enumerate(phones):
+        onehot = np.zeros(len(PHONES))
+        if p.expected in _PHONE_INDEX:
+            onehot[_PHONE_INDEX[p.expected]] = 1.0
+        prev_llr = llr[k - 1] if k > 0 and phones[k - 1].word == p.word else 0.0
+        next_llr = llr[k + 1] if k + 1 < n and phones[k + 1].word == p.word else 0.0
+        n_in_word = int((word_ids == p.word).sum())
+        rows.append(
+            np.concatenate(
+                [
+                    [
+                        llr[k],
+                        forced[k],
+                        np.log(dur[k] + 0.01),
+                        match[k],
+                        aligned[k],
+                        float(p.heard == "-"),
+                        float(p.expected in VOWELS),
+                        prev_llr,
+                        next_llr,
+                        float(p.index == 0),
+                        float(p.index == n_in_word - 1),
+                        word_mean[k],
+                        word_min[k],
+                        asr[p.word] if p.word < len(asr) else 0.0,
+                    ],
+                    utt,
+                    onehot,
+                ]  # fmt: skip
+            )
+        )
+    return np.asarray(rows, np.float32)
+
+
+_PHONE_BASE = 14 + 5 + len(PHONES)
+PHONE_DIM = _PHONE_BASE + STATE_DIM + 3
+
+
+def word_features(
+    ev: Evidence, phones: list[PhoneEvidence], phone_pred: np.ndarray, wev: WhisperEvidence
+) -> np.ndarray:
+    """One row per reference word, from its phones' predicted scores and evidence."""
+    n_words = len(ev.reference)
+    asr = asr_word_match(ev) if ev.asr_words or ev.asr_text else [0.0] * n_words
+    word_ids = np.array([p.word for p in phones]) if phones else np.zeros(0, int)
+    llr = np.array([p.llr for p in phones]) if phones else np.zeros(0)
+    match = np.array([float(p.heard == p.expected) for p in phones]) if phones else np.zeros(0)
+    utt_pred = float(phone_pred.mean()) if len(phone_pred) else 0.0
+    rows = []
+    for w in range(n_words):
+        mask = word_ids == w
+        if not mask.any():
+            rows.append(
+                np.concatenate([np.zeros(_WORD_BASE + STATE_DIM), word_prob_features(wev, w)])
+            )
+            continue
+        pp = phone_pred[mask]
+        span = [p for p in phones if p.word == w]
+        duration = max(span[-1].end - span[0].start, 0.0)
+        rows.append(
+            np.array(
+                [
+                    pp.mean(),
+                    pp.min(),
+                    np.sort(pp)[:2].mean(),
+                    (pp < 1.5).mean(),
+                    llr[mask].mean(),
+                    llr[mask].min(),
+                    match[mask].mean(),
+                    float(mask.sum()),
+                    np.log(duration + 0.01),
+                    asr[w],
+                    float(asr[w] > 0),
+                    utt_pred,
+                    float(all(p.aligned for p in span)),
+                    *pooled(wev, span[0].start, span[-1].end),
+                    *word_prob_features(wev, w),
+                ]
+            )  # fmt: skip
+        )
+    return np.asarray(rows, np.float32).reshape(n_words, WORD_DIM)
+
+
+_WORD_BASE = 13
+WORD_DIM = _WORD_BASE + STATE_DIM + 3
+
+
+def utterance_features(
+    ev: Evidence,
+    phones: list[PhoneEvidence],
+    phone_pred: np.ndarray,
+    word_pred: np.ndarray,
+    wev: WhisperEvidence,
+) -> np.ndarray:
+    """One row for the utterance: accuracy aggregates, fluency and ASR agreement."""
+    llr = np.array([p.llr for p in phones]) if phones else np.zeros(1)
+    match = np.array([float(p.heard == p.expected) for p in phones]) if phones else np.zeros(1)
+    pp = phone_pred if len(phone_pred) else np.zeros(1)
+    wp = word_pred if len(word_pred) else np.zeros(1)
+    aligned = [p for p in phones if p.aligned]
+    speech = sum(p.end - p.start for p in aligned)
+    span = (aligned[-1].end - aligned[0].start) if aligned else 0.0
+    ps = pauses(ev)
+    total_pause = sum(d for _, d in ps)
+    longest = max((d for _, d in ps), default=0.0)
+    lead = aligned[0].start if aligned else ev.duration
+    trail = ev.duration - aligned[-1].end if aligned else 0.0
+    asr = asr_word_match(ev) if ev.asr_words or ev.asr_text else [0.0] * max(len(ev.reference), 1)
+    dur = np.array([p.end - p.start for p in aligned]) if aligned else np.zeros(1)
+    return np.array(
+        [pp.mean(), pp.min(), (pp < 1.5).mean(), (pp < 1.0).mean(), wp.mean(), wp.min(),
+         (wp < 7).mean(), llr.mean(), llr.std(), np.percentile(llr, 10), match.mean(),
+         len(aligned) / max(len(phones), 1), len(aligned) / max(speech, 0.1),
+         len(aligned) / max(span, 0.1), len(ps), total_pause, longest, total_pause / max(span, 0.1),
+         np.log(lead + 0.01), np.log(max(trail, 0.0) + 0.01), np.log(ev.duration + 0.01),
+         float(len(ev.reference)), np.mean(asr) if asr else 0.0, float(np.mean(np.array(asr) > 0)),
+         _wer(ev), ev.asr_logprob, np.std(np.log(dur + 0.01)), float(ev.alignment.ok),
+         *pooled(wev, aligned[0].start if aligned else 0.0, aligned[-1].end if aligned else ev.duration),
+         *np.mean([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0),
+         *np.min([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0)],
+        np.float32,
+    )  # fmt: skip
+
+
+UTT_DIM = 28 + STATE_DIM + 6

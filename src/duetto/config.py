@@ -21,11 +21,9 @@ from duetto.errors import ConfigError
 class VADSettings:
     # Silero's default; lower catches quiet speech, higher rejects noise.
     threshold: float = 0.5
-    # Speech must last this long before it counts as started (rejects clicks and coughs).
+    # Speech must last this long before it counts as started (rejects clicks and coughs). It is
+    # also the barge-in reaction time: two Silero windows keep the stop well within 200 ms.
     min_speech_ms: int = 64
-    # Speech starting while the agent talks must last this long to count as a barge-in:
-    # two Silero windows (64 ms) keeps the stop within 200 ms of audio time.
-    barge_in_ms: int = 64
 
 
 @dataclass
@@ -33,6 +31,10 @@ class TurnSettings:
     # Silence after the last voiced sample that ends the user's turn.
     end_silence_ms: int = 500
     barge_in: bool = True
+    # After this much silence the reply is started speculatively (ASR, LLM and TTS run while the
+    # end of turn is being confirmed; the audio is held back, and dropped if the user goes on).
+    # 0 turns speculation off.
+    speculate_after_ms: int = 200
     # Speech resuming this soon after a turn ended, before the agent has said anything, continues
     # that turn (the pause was mid-sentence); the pending reply is dropped.
     resume_window_ms: int = 1500
@@ -46,7 +48,7 @@ class ASRSettings:
     model: str = "bundled"
     language: str | None = "en"
     compute_type: str = "int8"
-    threads: int = 2
+    threads: int = 0  # 0 = auto: every core (ASR runs while the LLM is idle)
     beam_size: int = 1
 
 
@@ -62,7 +64,9 @@ class LLMSettings:
     temperature: float = 0.3
     # Fixed sampling seed: the same conversation gets the same replies (reproducible tests, demos).
     seed: int = 1234
-    threads: int = 2
+    # 0 = auto: half the cores. llama.cpp threads spin at barriers, so sharing two cores with the
+    # TTS and partial ASR made generation several times slower than one thread (bench/latency.py).
+    threads: int = 0
     context: int = 2048
     timeout_s: float = 30.0
     system_prompt: str = (
@@ -178,3 +182,10 @@ def _config_path(path: str | Path | None, environ: dict[str, str]) -> Path | Non
         return file
     local = Path("duetto.toml")
     return local if local.is_file() else None
+
+
+def auto_threads(requested: int, share: float = 1.0) -> int:
+    """``requested`` threads, or for 0 a ``share`` of this machine's cores (at least one)."""
+    if requested > 0:
+        return requested
+    return max(1, int((os.cpu_count() or 2) * share))

@@ -114,7 +114,7 @@ class TurnMetrics(Frame):
     voice_to_voice_ms: float | None = None  # last voiced sample -> first reply audio sample
     asr_rtf: float | None = None
     tts_rtf: float | None = None
-    llm_tokens_per_s: float | None = None
+    speculative: bool = False  # the reply was started at a pause, before the end of turn
     user_start: float = 0.0
     user_end: float = 0.0
     agent_start: float | None = None

@@ -8,6 +8,11 @@ audio placed on the output timeline, interruptions and per-turn metrics.
 Time: ``t`` in frames is *audio time*, seconds of user audio received since the session began.
 Agent audio is placed on the same timeline, as a speaker would play it: a chunk starts when it
 is ready, or when the previous chunk ends, whichever is later.
+
+Speculation (``turn.speculate_after_ms``): a short pause starts the whole reply (final ASR, LLM,
+TTS) while the session waits to be sure the turn is over; its audio is held back and released
+the moment the end of turn is confirmed, or thrown away unheard if the user goes on. That hides
+ASR, LLM and TTS time behind the endpointing wait.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -45,25 +51,39 @@ PRE_ROLL_S = 0.3
 HYSTERESIS = 0.15
 
 
+class EndOfTurn(Protocol):
+    """Decides how much silence ends the turn, from the audio and the words heard so far."""
+
+    def silence_needed_ms(self, audio: np.ndarray, transcript: str) -> float: ...
+
+
 @dataclass
 class _Turn:
-    """The user turn being heard and, once it ends, the reply being made."""
+    """The user turn being heard."""
 
     index: int
-    start_sample: int
     start: float
     audio: list[np.ndarray] = field(default_factory=list)
+    samples: int = 0
     last_voiced: float = 0.0
     last_voiced_wall: float = 0.0
     partial_samples: int = 0
     text: str = ""
+    silence_needed_ms: float | None = None  # set by the end-of-turn model at a pause
+
+    def add(self, samples: np.ndarray) -> None:
+        self.audio.append(samples)
+        self.samples += len(samples)
 
 
 @dataclass
 class _Reply:
     turn: _Turn
     cancel: threading.Event
-    thread: threading.Thread | None = None
+    held: bool = False  # speculative: audio is kept back until the end of turn is confirmed
+    heard_samples: int = 0  # how much of the turn's audio the reply was made from
+    held_audio: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    text: str | None = None  # the final transcript the reply answers, once the ASR is done
     clauses: list[str] = field(default_factory=list)
     # (start, end, text) of each audio chunk on the output timeline
     spans: list[tuple[float, float, str]] = field(default_factory=list)
@@ -74,7 +94,10 @@ class _Reply:
 
 
 class VoiceSession:
-    """One conversation. Feed audio with :meth:`push`; read frames from :meth:`events`."""
+    """One conversation. Feed audio with :meth:`push`; read frames from :meth:`events`.
+
+    Create it inside the event loop that feeds it.
+    """
 
     def __init__(
         self,
@@ -85,17 +108,17 @@ class VoiceSession:
         tts: TTS,
         responder: Responder,
         realtime: bool = True,
+        end_of_turn: EndOfTurn | None = None,
         context_provider: Callable[[np.ndarray, str], str | None] | None = None,
     ):
         self.settings = settings
         self.vad, self.asr, self.tts, self.responder = vad, asr, tts, responder
         self.realtime = realtime
+        self.end_of_turn = end_of_turn
         self.context_provider = context_provider
         self.sample_rate = tts.sample_rate  # agent audio keeps the voice's own rate
+        self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Frame | None] = asyncio.Queue()
-        self._loop = (
-            asyncio.get_running_loop()
-        )  # sessions live inside the event loop that feeds them
         self._pending = np.zeros(0, np.float32)
         self._received = 0  # samples of user audio received
         self._wall0 = time.perf_counter()
@@ -103,7 +126,8 @@ class VoiceSession:
         self._speech_run = 0  # consecutive voiced windows
         self._turn: _Turn | None = None
         self._turns = 0
-        self._reply: _Reply | None = None
+        self._reply: _Reply | None = None  # the newest reply
+        self._unfinished: list[_Reply] = []
         self._play_cursor = 0.0  # end of the agent audio scheduled on the timeline
         self._asr_busy = False
         self._tasks: set[asyncio.Future] = set()
@@ -132,67 +156,77 @@ class VoiceSession:
             end_sample = chunk_end - (len(data) - i - window)
             # Wall time at which this window's last sample arrived (the push carried it).
             wall = arrived - (chunk_end - end_sample) / SAMPLE_RATE
-            self._on_window(data[i : i + window], end_sample, wall)
+            self._on_window(data[i : i + window], end_sample / SAMPLE_RATE, wall)
         self._received = chunk_end
-        reply = self._reply
-        if reply is not None and reply.generated and not reply.finished:
-            self._maybe_finish(reply)
+        for reply in list(self._unfinished):
+            if reply.generated:
+                self._maybe_finish(reply)
 
-    def _on_window(self, window: np.ndarray, end_sample: int, wall: float) -> None:
+    def _on_window(self, window: np.ndarray, t_end: float, wall: float) -> None:
         prob = self.vad.probability(window)
-        t_end = end_sample / SAMPLE_RATE
-        t_start = t_end - len(window) / SAMPLE_RATE
-        vad = self.settings.vad
-        if self._turn is None:
+        vad, turn_settings = self.settings.vad, self.settings.turn
+        window_s = len(window) / SAMPLE_RATE
+        turn = self._turn
+        if turn is None:
             self._history = np.concatenate([self._history, window])[-len(self._history) :]
             self._speech_run = self._speech_run + 1 if prob >= vad.threshold else 0
-            needed = max(1, round(vad.min_speech_ms / 1000 / (len(window) / SAMPLE_RATE)))
-            if self._speech_run >= needed:
-                self._start_turn(end_sample, t_end, wall, window_s=len(window) / SAMPLE_RATE)
+            if self._speech_run * window_s * 1000 >= max(vad.min_speech_ms, window_s * 1000):
+                self._start_turn(t_end, wall, window_s)
             return
-        turn = self._turn
-        turn.audio.append(window)
+        turn.add(window)
         if prob >= vad.threshold - HYSTERESIS:
             turn.last_voiced, turn.last_voiced_wall = t_end, wall
+            turn.silence_needed_ms = None
+            if prob >= vad.threshold:
+                self._drop_speculation(turn)
         self._maybe_partial(turn)
         silence_ms = (t_end - turn.last_voiced) * 1000
-        if silence_ms >= self.settings.turn.end_silence_ms and turn.last_voiced > turn.start:
+        if turn.last_voiced <= turn.start:
+            return
+        speculate = turn_settings.speculate_after_ms
+        if 0 < speculate <= silence_ms and not self._speculating(turn):
+            self._begin_reply(turn, held=True)
+        if silence_ms >= self._silence_needed(turn):
             self._end_turn(turn, decided_wall=wall)
-        del t_start
 
-    def _start_turn(self, end_sample: int, t_end: float, wall: float, window_s: float) -> None:
+    def _silence_needed(self, turn: _Turn) -> float:
+        if turn.silence_needed_ms is not None:
+            return turn.silence_needed_ms
+        return self.settings.turn.end_silence_ms
+
+    def _start_turn(self, t_end: float, wall: float, window_s: float) -> None:
         start = t_end - self._speech_run * window_s
         self._speech_run = 0
         reply = self._reply
         agent_busy = reply is not None and not reply.finished or self._play_cursor > t_end
-        if agent_busy:
-            resumed_in_s = start - reply.turn.last_voiced if reply is not None else 1e9
-            silent_so_far = reply is not None and not reply.spans and self._play_cursor <= t_end
-            if silent_so_far and resumed_in_s * 1000 <= self.settings.turn.resume_window_ms:
+        if agent_busy and reply is not None:
+            resumed_in_ms = (start - reply.turn.last_voiced) * 1000
+            silent_so_far = not reply.spans and self._play_cursor <= t_end
+            if silent_so_far and resumed_in_ms <= self.settings.turn.resume_window_ms:
                 # The user went on before the agent said anything: the pause was not the end of
                 # the turn. Drop the reply and keep listening to the same turn.
-                self._cancel_reply(reply)
+                self._drop(reply)
                 turn = reply.turn
-                turn.audio.append(self._history.copy())
+                turn.add(self._history.copy())
                 turn.last_voiced, turn.last_voiced_wall = t_end, wall
+                turn.silence_needed_ms = None
                 self._turn = turn
                 self._emit(SpeechStarted(t=round(start, 3)))
                 return
-            if self.settings.turn.barge_in:
-                self._barge_in(t_end)
+        if agent_busy and self.settings.turn.barge_in:
+            self._barge_in(t_end)
         self._turns += 1
-        turn = _Turn(index=self._turns, start_sample=end_sample, start=start)
-        turn.audio.append(self._history.copy())
+        turn = _Turn(index=self._turns, start=start)
+        turn.add(self._history.copy())
         turn.last_voiced, turn.last_voiced_wall = t_end, wall
         self._turn = turn
         self._emit(SpeechStarted(t=round(start, 3)))
 
     def _maybe_partial(self, turn: _Turn) -> None:
         every = self.settings.turn.partial_every_ms / 1000 * SAMPLE_RATE
-        heard = sum(len(a) for a in turn.audio)
-        if every <= 0 or self._asr_busy or heard - turn.partial_samples < every:
+        if every <= 0 or self._asr_busy or turn.samples - turn.partial_samples < every:
             return
-        turn.partial_samples = heard
+        turn.partial_samples = turn.samples
         audio = np.concatenate(turn.audio)
         self._asr_busy = True
 
@@ -203,12 +237,8 @@ class VoiceSession:
                 self._asr_busy = False
 
         def done(fut: asyncio.Future):
-            if (
-                not fut.cancelled()
-                and fut.exception() is None
-                and self._turn is turn
-                and fut.result()
-            ):
+            ok = not fut.cancelled() and fut.exception() is None
+            if ok and self._turn is turn and fut.result():
                 turn.text = fut.result()
                 self._emit(Transcript(text=fut.result(), final=False, t=round(self.now(), 3)))
 
@@ -217,13 +247,41 @@ class VoiceSession:
     def _end_turn(self, turn: _Turn, decided_wall: float) -> None:
         self._turn = None
         self._emit(SpeechStopped(t=round(turn.last_voiced, 3)))
-        audio = np.concatenate(turn.audio)
-        reply = _Reply(turn=turn, cancel=threading.Event())
+        reply = self._reply
+        if reply is not None and reply.turn is turn and reply.held and not reply.cancel.is_set():
+            reply.metrics["endpoint_ms"] = (decided_wall - turn.last_voiced_wall) * 1000
+            reply.metrics["speculative"] = True
+            self._release(reply)
+            return
+        reply = self._begin_reply(turn, held=False)
         reply.metrics["endpoint_ms"] = (decided_wall - turn.last_voiced_wall) * 1000
-        self._reply = reply
-        self._spawn(asyncio.ensure_future(self._answer(reply, audio)))
 
     # ----------------------------------------------------------------------------- reply
+    def _begin_reply(self, turn: _Turn, held: bool) -> _Reply:
+        reply = _Reply(turn=turn, cancel=threading.Event(), held=held, heard_samples=turn.samples)
+        self._reply = reply
+        self._unfinished.append(reply)
+        self._spawn(asyncio.ensure_future(self._answer(reply, np.concatenate(turn.audio))))
+        return reply
+
+    def _speculating(self, turn: _Turn) -> bool:
+        reply = self._reply
+        return reply is not None and reply.turn is turn and not reply.cancel.is_set()
+
+    def _drop_speculation(self, turn: _Turn) -> None:
+        """Speech resumed: a reply started at the pause is thrown away unheard."""
+        reply = self._reply
+        if reply is not None and reply.turn is turn and reply.held:
+            self._drop(reply)
+
+    def _drop(self, reply: _Reply) -> None:
+        reply.cancel.set()
+        reply.finished = True
+        if reply in self._unfinished:
+            self._unfinished.remove(reply)
+        if self._reply is reply:
+            self._reply = None
+
     async def _answer(self, reply: _Reply, audio: np.ndarray) -> None:
         turn = reply.turn
         started = time.perf_counter()
@@ -232,18 +290,25 @@ class VoiceSession:
         reply.metrics["asr_rtf"] = result.rtf
         if reply.cancel.is_set():
             return
-        turn.text = result.text
-        self._emit(
-            Transcript(text=result.text, final=True, t=round(self.now(), 3), words=result.words)
-        )
+        if self.end_of_turn is not None and reply.held and self._turn is turn:
+            needed = await self._loop.run_in_executor(
+                None, self.end_of_turn.silence_needed_ms, audio, result.text
+            )
+            if self._turn is turn and turn.last_voiced_wall <= started:
+                turn.silence_needed_ms = needed
+        turn.text = reply.text = result.text
         if not _has_words(result.text):
-            reply.finished = True
-            return  # a cough or noise: nothing to answer
+            self._drop(reply)  # a cough or noise: nothing to answer
+            return
         context = self.context_provider(audio, result.text) if self.context_provider else None
-        reply.thread = threading.Thread(
+        if not reply.held:
+            self._emit_final(reply)
+        threading.Thread(
             target=self._speak, args=(reply, result.text, context), daemon=True
-        )
-        reply.thread.start()
+        ).start()
+
+    def _emit_final(self, reply: _Reply) -> None:
+        self._emit(Transcript(text=reply.text or "", final=True, t=round(self.now(), 3)))
 
     def _speak(self, reply: _Reply, user_text: str, context: str | None) -> None:
         """Runs in its own thread: stream clauses from the responder into the TTS."""
@@ -260,7 +325,7 @@ class VoiceSession:
                 if first_token and "llm_first_token_ms" not in m:
                     m["llm_first_token_ms"] = (first_token - llm_start) * 1000
                 reply.clauses.append(clause)
-                self._emit_threadsafe(AgentText(text=clause))
+                self._call(self._clause_ready, reply, clause)
                 tts_start = time.perf_counter()
                 for samples in self.tts.stream(clause, speed=speed):
                     if reply.cancel.is_set():
@@ -268,35 +333,48 @@ class VoiceSession:
                     ready = time.perf_counter()
                     tts_seconds += ready - tts_start
                     m.setdefault("tts_first_audio_ms", (ready - tts_start) * 1000)
-                    if "voice_to_voice_ms" not in m:
-                        m["voice_to_voice_ms"] = (ready - reply.turn.last_voiced_wall) * 1000
                     audio_seconds += len(samples) / self.sample_rate
-                    self._loop.call_soon_threadsafe(self._schedule_audio, reply, samples, clause)
+                    self._call(self._audio_ready, reply, samples, clause)
                     tts_start = time.perf_counter()
         except Exception as exc:  # noqa: BLE001 - a failing stage ends the turn, not the session
-            self._emit_threadsafe(StageError(stage="reply", message=str(exc)))
+            self._call(self._emit, StageError(stage="reply", message=str(exc)))
         if audio_seconds:
             m["tts_rtf"] = tts_seconds / audio_seconds
-        self._loop.call_soon_threadsafe(self._generated, reply)
+        self._call(self._generated, reply)
 
-    def _generated(self, reply: _Reply) -> None:
-        reply.generated = True
-        self._maybe_finish(reply)
+    def _call(self, func, *args) -> None:
+        self._loop.call_soon_threadsafe(func, *args)
 
-    def _maybe_finish(self, reply: _Reply) -> None:
-        """A reply is done once its audio has played out, or at once when interrupted."""
-        if reply.finished:
-            return
-        playing = self._play_cursor - self.now()
-        if playing > 1e-3 and not reply.cancel.is_set():
-            if self.realtime:  # also checked on every push; this covers a client that went quiet
-                self._loop.call_later(playing, self._maybe_finish, reply)
-            return
-        self._finish_reply(reply)
+    def _clause_ready(self, reply: _Reply, clause: str) -> None:
+        if not reply.held and not reply.cancel.is_set():
+            self._emit(AgentText(text=clause))
 
-    def _schedule_audio(self, reply: _Reply, samples: np.ndarray, text: str) -> None:
+    def _audio_ready(self, reply: _Reply, samples: np.ndarray, text: str) -> None:
         if reply.cancel.is_set():
             return
+        if reply.held:
+            reply.held_audio.append((samples, text))
+        else:
+            self._schedule_audio(reply, samples, text)
+
+    def _release(self, reply: _Reply) -> None:
+        """The end of turn is confirmed: what a speculative reply has made is played now."""
+        reply.held = False
+        if reply.text is not None:
+            self._emit_final(reply)
+        for clause in reply.clauses:
+            self._emit(AgentText(text=clause))
+        held, reply.held_audio = reply.held_audio, []
+        for samples, text in held:
+            self._schedule_audio(reply, samples, text)
+        if reply.generated:
+            self._maybe_finish(reply)
+
+    def _schedule_audio(self, reply: _Reply, samples: np.ndarray, text: str) -> None:
+        if "voice_to_voice_ms" not in reply.metrics:
+            reply.metrics["voice_to_voice_ms"] = (
+                time.perf_counter() - reply.turn.last_voiced_wall
+            ) * 1000
         start = max(self.now(), self._play_cursor)
         end = start + len(samples) / self.sample_rate
         self._play_cursor = end
@@ -305,17 +383,30 @@ class VoiceSession:
             SpeechAudio(samples=samples, sample_rate=self.sample_rate, t=round(start, 4), text=text)
         )
 
-    def _finish_reply(self, reply: _Reply) -> None:
-        if reply.finished:
+    def _generated(self, reply: _Reply) -> None:
+        reply.generated = True
+        self._maybe_finish(reply)
+
+    def _maybe_finish(self, reply: _Reply) -> None:
+        """A reply is done once its audio has played out, or at once when interrupted."""
+        if reply.finished or reply.held:
             return
+        playing = self._play_cursor - self.now()
+        if playing > 1e-3 and not reply.cancel.is_set():
+            if self.realtime:  # also checked on every push; this covers a client that went quiet
+                self._loop.call_later(playing, self._maybe_finish, reply)
+            return
+        self._finish_reply(reply)
+
+    def _finish_reply(self, reply: _Reply) -> None:
         reply.finished = True
-        if reply.cancel.is_set() and not reply.interrupted:
-            return  # dropped because the user went on: the turn continues
-        said = _said_text(
-            reply, until=None if not reply.interrupted else reply.metrics.get("stopped_at")
-        )
+        if reply in self._unfinished:
+            self._unfinished.remove(reply)
+        stopped_at = reply.metrics.get("stopped_at")
+        said = _said_text(reply, until=stopped_at if reply.interrupted else None)
         self.responder.record(reply.turn.text, said, interrupted=reply.interrupted)
         m = reply.metrics
+        spans = reply.spans
         metrics = TurnMetrics(
             turn=reply.turn.index,
             user_text=reply.turn.text,
@@ -329,12 +420,11 @@ class VoiceSession:
             voice_to_voice_ms=_ms(m.get("voice_to_voice_ms")),
             asr_rtf=_round(m.get("asr_rtf")),
             tts_rtf=_round(m.get("tts_rtf")),
+            speculative=bool(m.get("speculative")),
             user_start=round(reply.turn.start, 3),
             user_end=round(reply.turn.last_voiced, 3),
-            agent_start=round(reply.spans[0][0], 3) if reply.spans else None,
-            agent_end=round(min(reply.spans[-1][1], m.get("stopped_at", 1e9)), 3)
-            if reply.spans
-            else None,
+            agent_start=round(spans[0][0], 3) if spans else None,
+            agent_end=round(min(spans[-1][1], stopped_at or 1e9), 3) if spans else None,
         )
         self._emit(TurnDone(metrics=metrics))
 
@@ -343,7 +433,7 @@ class VoiceSession:
         reply = self._reply
         stopped_at = round(t, 3)
         self._play_cursor = min(self._play_cursor, t)
-        if reply is None or reply.interrupted:
+        if reply is None or reply.interrupted or reply.finished:
             return
         reply.interrupted = True
         reply.metrics["stopped_at"] = stopped_at
@@ -353,23 +443,18 @@ class VoiceSession:
         if reply.generated:
             self._maybe_finish(reply)  # fully generated but still playing: record what was heard
 
-    def _cancel_reply(self, reply: _Reply) -> None:
-        reply.cancel.set()
-        if self._reply is reply:
-            self._reply = None
-
     def interrupt(self) -> None:
         """Stop the agent now (a client's response.cancel)."""
-        if self._reply is not None and (not self._reply.finished or self._play_cursor > self.now()):
+        reply = self._reply
+        if reply is not None and not reply.held and not reply.finished:
             self._barge_in(self.now())
 
     # ----------------------------------------------------------------------------- output
     def busy(self) -> bool:
         """True while the user is mid-turn or the agent is thinking or still speaking."""
-        reply_running = self._reply is not None and not self._reply.finished
         return (
             self._turn is not None
-            or reply_running
+            or bool(self._unfinished)
             or self._asr_busy
             or self._play_cursor > self.now()
             or any(not t.done() for t in self._tasks)
@@ -377,11 +462,14 @@ class VoiceSession:
 
     async def close(self, end_of_input: bool = True) -> None:
         """End of input: finish the turn in progress, let the reply complete, end the stream."""
-        if end_of_input and self._turn is not None and self._turn.last_voiced > self._turn.start:
-            self._end_turn(self._turn, decided_wall=time.perf_counter())
-        while any(not t.done() for t in self._tasks) or (
-            self._reply is not None and not self._reply.finished
-        ):
+        turn = self._turn
+        if end_of_input and turn is not None and turn.last_voiced > turn.start:
+            self._end_turn(turn, decided_wall=time.perf_counter())
+        while any(not t.done() for t in self._tasks) or self._unfinished:
+            for reply in list(self._unfinished):
+                if reply.generated:
+                    self._play_cursor = min(self._play_cursor, self.now())
+                    self._maybe_finish(reply)
             await asyncio.sleep(0.02)
         self._closed = True
         self._queue.put_nowait(None)
@@ -396,31 +484,24 @@ class VoiceSession:
     def _emit(self, frame: Frame) -> None:
         self._queue.put_nowait(frame)
 
-    def _emit_threadsafe(self, frame: Frame) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, frame)
-
     def _spawn(self, fut: asyncio.Future, done: Callable | None = None) -> None:
         self._tasks.add(fut)
         fut.add_done_callback(self._tasks.discard)
-        fut.add_done_callback(_log_failure(self))
+        fut.add_done_callback(self._report_failure)
         if done is not None:
             fut.add_done_callback(done)
 
+    def _report_failure(self, fut: asyncio.Future) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            self._emit(StageError(stage="pipeline", message=str(fut.exception())))
+
     def cancel_all(self) -> None:
         """Free everything at once (a client disconnected)."""
-        if self._reply is not None:
-            self._reply.cancel.set()
+        for reply in self._unfinished:
+            reply.cancel.set()
         for task in list(self._tasks):
             task.cancel()
         self._closed = True
-
-
-def _log_failure(session: VoiceSession):
-    def check(fut: asyncio.Future) -> None:
-        if not fut.cancelled() and fut.exception() is not None:
-            session._emit(StageError(stage="pipeline", message=str(fut.exception())))
-
-    return check
 
 
 def _said_text(reply: _Reply, until: float | None) -> str:

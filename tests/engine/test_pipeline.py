@@ -125,7 +125,12 @@ def test_barge_in_stops_the_agent_within_200_ms(engine, speak):
                 # The agent has been speaking for a second: the user cuts in.
                 interrupt_onset = sent / SAMPLE_RATE + speech_onset(interruption)
                 audio = np.concatenate(
-                    [audio[:sent], interruption, np.zeros(SAMPLE_RATE, np.float32)]
+                    [
+                        audio,
+                        np.zeros(sent - len(audio), np.float32),
+                        interruption,
+                        np.zeros(SAMPLE_RATE, np.float32),
+                    ]
                 )
             await asyncio.sleep(max(0.0, start + sent / SAMPLE_RATE - loop.time()))
             if sent > 60 * SAMPLE_RATE:
@@ -202,7 +207,7 @@ def test_dead_llm_mid_turn_apologises_and_the_session_goes_on(engine):
         settings.llm.url = f"http://127.0.0.1:{server.server_port}/v1"
         conversation = Conversation.from_settings(settings)
         audio = make_dialogue_audio(
-            engine.tts, ["What is the weather like?", "And tomorrow?"], gap_s=4.0
+            engine.tts, ["What is the weather like?", "And tomorrow?"], gap_s=7.0
         )
 
         async def main():

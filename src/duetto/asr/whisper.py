@@ -8,7 +8,7 @@ import numpy as np
 
 from duetto.asr import Segment, Transcription
 from duetto.audio import SAMPLE_RATE
-from duetto.config import ASRSettings
+from duetto.config import ASRSettings, auto_threads
 from duetto.errors import ModelNotFoundError
 from duetto.frames import Word
 from duetto.models import whisper_model
@@ -25,7 +25,7 @@ class WhisperASR:
                 whisper_model(settings.model),
                 device="cpu",
                 compute_type=settings.compute_type,
-                cpu_threads=settings.threads,
+                cpu_threads=auto_threads(settings.threads),
             )
         except (OSError, RuntimeError, ValueError) as exc:
             raise ModelNotFoundError(

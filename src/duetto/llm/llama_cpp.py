@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from duetto.config import LLMSettings
+from duetto.config import LLMSettings, auto_threads
 from duetto.llm import Message
 from duetto.llm.prompt import STOP, few_shot_prompt
 from duetto.models import gguf_model
@@ -26,7 +26,7 @@ class LlamaCppLLM:
         self.llama = Llama(
             model_path=path,
             n_ctx=settings.context,
-            n_threads=settings.threads,
+            n_threads=auto_threads(settings.threads, share=0.5),
             n_batch=256,
             seed=settings.seed,
             verbose=False,
@@ -34,6 +34,16 @@ class LlamaCppLLM:
         self.load_seconds = time.perf_counter() - started
         self.name = path.rsplit("/", 1)[-1]
         self._lock = threading.Lock()  # one llama context: one generation at a time
+        self._warmed = ""
+
+    def warm(self, messages: list[Message]) -> None:
+        """Evaluate the fixed part of the prompt now, so the first turn reuses its cache."""
+        prefix = few_shot_prompt(messages)
+        if prefix == self._warmed:
+            return
+        with self._lock:
+            self.llama.create_completion(prefix, max_tokens=1, temperature=0.0)
+        self._warmed = prefix
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))

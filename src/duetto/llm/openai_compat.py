@@ -58,9 +58,13 @@ class OpenAICompatLLM:
                 for line in response.iter_lines():
                     piece = _sse_delta(line)
                     if piece is None:
-                        break
+                        return
                     if piece:
                         yield piece
+            # A complete stream ends with [DONE]; a closed connection before it is a dead server.
+            raise LLMConnectionError(
+                f"LLM server at {self.base} stopped mid-reply", "check the server"
+            )
         except httpx.HTTPError as exc:
             raise LLMConnectionError(
                 f"LLM server at {self.base} failed mid-reply ({type(exc).__name__})",

@@ -22,6 +22,8 @@ from duetto.audio import SAMPLE_RATE, to_pcm16
 from duetto.errors import DuettoError, MissingExtraError
 
 FRAME_S = 0.01  # PocketSphinx works in 10 ms frames
+# Silence added around the audio when the first try fails (see Aligner.align).
+RETRY_PAD_S = 0.2
 # Frames quieter than this below the loudest frame count as silence at the utterance edges.
 EDGE_DB = 40
 SILENCE_WORDS = ("<sil>", "<s>", "</s>")
@@ -137,7 +139,9 @@ class Aligner:
             from pocketsphinx import Decoder
         except ImportError:
             raise MissingExtraError("forced alignment", "data") from None
-        self.decoder = Decoder(loglevel="FATAL")
+        # Batch CMN: normalize over the whole clip, so a result does not depend on what the
+        # decoder heard before (live CMN adapts across utterances).
+        self.decoder = Decoder(loglevel="FATAL", cmn="batch")
 
     def align(self, audio: np.ndarray, text: str) -> Alignment:
         """Align ``text`` to 16 kHz mono ``audio``.
@@ -157,6 +161,29 @@ class Aligner:
         oov = {w for w in words if self.decoder.lookup_word(w) is None}
         for w in oov:
             self.decoder.add_word(w, letter_to_sound(w), True)
+        try:
+            result, offset = self._decode(audio, words), 0.0
+        except DuettoError:
+            # The phone pass fails now and then when speech fills the clip to its edges (no
+            # room for the silence models): retry with a little silence around it.
+            pad = np.zeros(int(RETRY_PAD_S * SAMPLE_RATE), np.float32)
+            result, offset = self._decode(np.concatenate([pad, audio, pad]), words), RETRY_PAD_S
+        out = []
+        for entry in result:
+            name = re.sub(r"\(\d+\)$", "", entry.name)
+            if name in SILENCE_WORDS or name.startswith("["):
+                continue
+            phones = tuple(
+                Phone(p.name, *_span(p.start, p.duration, offset, duration))
+                for p in entry
+                if p.name != "SIL"
+            )
+            span = _span(entry.start, entry.duration, offset, duration)
+            out.append(AlignedWord(name, *span, phones, name in oov))
+        return Alignment(tuple(_refine_edges(out, audio)), duration)
+
+    def _decode(self, audio: np.ndarray, words: list[str]):
+        """Word pass then phone pass over ``audio``; the decoder's alignment object."""
         pcm = to_pcm16(audio)
         d = self.decoder
         try:
@@ -182,26 +209,14 @@ class Aligner:
             raise DuettoError(
                 "alignment failed: no path through the text", "check the text matches the audio"
             )
-        out = []
-        for entry in result:
-            name = re.sub(r"\(\d+\)$", "", entry.name)
-            if name in SILENCE_WORDS or name.startswith("["):
-                continue
-            phones = tuple(
-                Phone(p.name, p.start * FRAME_S, (p.start + p.duration) * FRAME_S)
-                for p in entry
-                if p.name != "SIL"
-            )
-            out.append(
-                AlignedWord(
-                    name,
-                    entry.start * FRAME_S,
-                    (entry.start + entry.duration) * FRAME_S,
-                    phones,
-                    name in oov,
-                )
-            )
-        return Alignment(tuple(_refine_edges(out, audio)), duration)
+        return result
+
+
+def _span(start: int, frames: int, offset: float, duration: float) -> tuple[float, float]:
+    """Frame index and count to seconds of the original audio (clipped to it)."""
+    a = min(max(start * FRAME_S - offset, 0.0), duration)
+    b = min(max((start + frames) * FRAME_S - offset, 0.0), duration)
+    return round(a, 3), round(b, 3)
 
 
 def _refine_edges(words: list[AlignedWord], audio: np.ndarray) -> list[AlignedWord]:
@@ -219,7 +234,7 @@ def _refine_edges(words: list[AlignedWord], audio: np.ndarray) -> list[AlignedWo
     energy = np.square(audio[: n * hop].reshape(n, hop), dtype=np.float64).mean(axis=1)
     level = 10 * np.log10(energy + 1e-12)
     loud = np.flatnonzero(level > level.max() - EDGE_DB)
-    first_sound, last_sound = loud[0] * FRAME_S, (loud[-1] + 1) * FRAME_S
+    first_sound, last_sound = float(loud[0] * FRAME_S), float((loud[-1] + 1) * FRAME_S)
     w0, w1 = words[0], words[-1]
     if w0.start < first_sound < w0.end:
         phones = w0.phones

@@ -1,6 +1,6 @@
 """Word error rate and real-time factor of `duetto transcribe` on speechocean762 dev.
 
-    .venv/bin/python bench/asr_wer.py [--limit N] [--model bundled|bundled-base|PATH]
+    .venv/bin/python bench/asr_wer.py [--limit N] [--model bundled|bundled-base|PATH] [--standard]
 
 Same code path as the CLI (duetto.asr.load_asr + transcribe), standard normalization from
 duetto.data.textnorm (case, punctuation, numbers). Prints overall figures and a split by age band.
@@ -27,6 +27,9 @@ def main() -> int:
     parser.add_argument("--manifest", default=str(DEV))
     parser.add_argument("--limit", type=int, default=None, help="first N utterances only")
     parser.add_argument("--model", default="bundled")
+    parser.add_argument(
+        "--standard", action="store_true", help="faster-whisper's padded 30 s window"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -39,7 +42,7 @@ def main() -> int:
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     rows = rows[: args.limit] if args.limit else rows
     started = time.perf_counter()
-    asr = load_asr(ASRSettings(model=args.model))
+    asr = load_asr(ASRSettings(model=args.model, trim_window=not args.standard))
     load_s = time.perf_counter() - started
     refs, hyps, bands = [], [], []
     audio_s = decode_s = 0.0
@@ -61,6 +64,7 @@ def main() -> int:
     print(file=sys.stderr)
     report = {
         "model": args.model,
+        "window": "standard 30 s" if args.standard else "trimmed (>= 10 s)",
         "utterances": len(rows),
         "audio_seconds": round(audio_s, 1),
         "wer": round(wer(refs, hyps), 4),

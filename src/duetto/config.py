@@ -50,6 +50,10 @@ class ASRSettings:
     compute_type: str = "int8"
     threads: int = 0  # 0 = auto: every core (ASR runs while the LLM is idle)
     beam_size: int = 1
+    # Encode a window as long as the audio (10 s at least) instead of Whisper's fixed 30 s: the
+    # encoder, most of the cost on a short turn, gets ~3x cheaper and WER did not rise
+    # (bench/asr_wer.py, docs/performance.md). Off: faster-whisper's standard path.
+    trim_window: bool = True
 
 
 @dataclass

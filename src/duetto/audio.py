@@ -60,8 +60,9 @@ def _decode(data: bytes, label: str) -> tuple[np.ndarray, int]:
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
         return samples, rate
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        pass  # not a format libsndfile knows (mp3 on old builds, m4a, webm): try FFmpeg
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        pass  # not a format libsndfile knows (mp3 on old builds, m4a, webm), or a FLAC stream of
+        # unknown length that it misreads as huge: try FFmpeg
     return _decode_with_av(data, label)
 
 

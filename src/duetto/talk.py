@@ -181,7 +181,9 @@ def format_metrics(m: TurnMetrics) -> str:
     def ms(v):
         return "—" if v is None else f"{v:.0f} ms"
 
-    flag = (" (interrupted)" if m.interrupted else "") + (" (speculative start)" if m.speculative else "")
+    flag = (" (interrupted)" if m.interrupted else "") + (
+        " (speculative start)" if m.speculative else ""
+    )
     return (
         f"  turn {m.turn}{flag}: voice-to-voice {ms(m.voice_to_voice_ms)} = endpoint {ms(m.endpoint_ms)}"
         f" + ASR {ms(m.asr_ms)} + LLM first clause {ms(m.first_clause_ms)}"

@@ -83,6 +83,9 @@ class TTSSettings:
     backend: str = "piper"  # piper | espeak
     voice: str = "bundled"  # a Piper voice name/path, or an espeak-ng voice for backend=espeak
     speed: float = 1.0
+    # Every synthesized clip carries an inaudible watermark (duetto.safety.watermark) saying
+    # that a machine spoke it, which backend, and on which day. Off only for research use.
+    watermark: bool = True
 
 
 @dataclass

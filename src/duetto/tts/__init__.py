@@ -15,6 +15,8 @@ from duetto.config import TTSSettings
 from duetto.errors import ConfigError
 
 BACKENDS = ("piper", "espeak")
+# The watermark's 4-bit model id: which backend spoke a clip.
+WATERMARK_MODEL_IDS = {"piper": 1, "espeak": 2}
 
 
 class TTS(Protocol):
@@ -38,7 +40,7 @@ _LOADED: dict[tuple, TTS] = {}
 def load_tts(settings: TTSSettings | None = None) -> TTS:
     """The TTS backend for ``settings``, loaded once per process and shared."""
     settings = settings or TTSSettings()
-    key = (settings.backend, settings.voice)
+    key = (settings.backend, settings.voice, settings.watermark)
     if key in _LOADED:
         return _LOADED[key]
     if settings.backend == "piper":
@@ -53,5 +55,25 @@ def load_tts(settings: TTSSettings | None = None) -> TTS:
         raise ConfigError(
             f"unknown TTS backend '{settings.backend}'", f"use one of: {', '.join(BACKENDS)}"
         )
+    if settings.watermark:
+        tts = WatermarkedTTS(tts, WATERMARK_MODEL_IDS[settings.backend])
     _LOADED[key] = tts
     return tts
+
+
+class WatermarkedTTS:
+    """Marks every clip a backend streams (one watermark per ``stream`` call, chunk by chunk)."""
+
+    def __init__(self, inner: TTS, model_id: int):
+        self.inner = inner
+        self.model_id = model_id
+        self.sample_rate = inner.sample_rate
+        self.name = inner.name
+        self.load_seconds = getattr(inner, "load_seconds", 0.0)
+
+    def stream(self, text: str, *, speed: float = 1.0) -> Iterator[np.ndarray]:
+        from duetto.safety.watermark import Payload, Watermarker
+
+        marker = Watermarker(self.sample_rate, Payload(self.model_id, Payload.bucket_now()))
+        for chunk in self.inner.stream(text, speed=speed):
+            yield marker.process(chunk)

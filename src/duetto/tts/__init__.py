@@ -6,6 +6,7 @@ the optional extra ``duetto[piper]``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -37,9 +38,19 @@ def synthesize(tts: TTS, text: str, *, speed: float = 1.0) -> np.ndarray:
 _LOADED: dict[tuple, TTS] = {}
 
 
-def load_tts(settings: TTSSettings | None = None) -> TTS:
-    """The TTS backend for ``settings``, loaded once per process and shared."""
+def load_tts(settings: TTSSettings | None = None, language: str | None = None) -> TTS:
+    """The TTS backend for ``settings``, loaded once per process and shared.
+
+    The bundled Piper voice speaks English; for another ``language`` it falls back to espeak-ng.
+    """
     settings = settings or TTSSettings()
+    if (
+        language
+        and not language.startswith("en")
+        and settings.backend == "piper"
+        and settings.voice == "bundled"
+    ):
+        settings = dataclasses.replace(settings, backend="espeak", voice=language)
     key = (settings.backend, settings.voice, settings.watermark)
     if key in _LOADED:
         return _LOADED[key]

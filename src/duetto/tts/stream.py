@@ -10,7 +10,9 @@ from duetto.errors import DuettoError
 from duetto.tts import load_tts
 
 
-def speak_to_file(text: str, path: str | Path, settings: TTSSettings | None = None) -> dict:
+def speak_to_file(
+    text: str, path: str | Path, settings: TTSSettings | None = None, language: str | None = None
+) -> dict:
     """Synthesize ``text`` into a 16-bit WAV at the voice's own rate; returns timing facts."""
     import soundfile as sf
 
@@ -24,7 +26,7 @@ def speak_to_file(text: str, path: str | Path, settings: TTSSettings | None = No
     path = Path(path)
     if path.suffix.lower() != ".wav":
         raise DuettoError(f"output must be a .wav file, got '{path.name}'")
-    tts = load_tts(settings)
+    tts = load_tts(settings, language=language)
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     first_audio = None

@@ -163,6 +163,8 @@ def print_frame(frame: Frame, out=sys.stdout) -> None:
         print(f"[{frame.t:6.2f}s] user speaking…", file=out, flush=True)
     elif isinstance(frame, Transcript) and frame.final:
         print(f"[{frame.t:6.2f}s] user: {frame.text}", file=out, flush=True)
+    elif isinstance(frame, Transcript):
+        print(f"[{frame.t:6.2f}s] … {frame.text}", file=out, flush=True)
     elif isinstance(frame, AgentText):
         print(f"          agent: {frame.text}", file=out, flush=True)
     elif isinstance(frame, Interrupt):

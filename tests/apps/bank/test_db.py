@@ -16,14 +16,14 @@ from .conftest import TODAY
 
 
 def _alice(bank):
-    customer = bank.customer_by_number("10000001")
+    customer = bank.customer_by_number("20481357")
     current, savings = bank.accounts(customer.id)
     return customer, current, savings
 
 
 def _snapshot(bank):
     return {t: bank.count(t) for t in ("transfers", "transactions")} | {
-        a.id: a.balance for a in bank.accounts(bank.customer_by_number("10000001").id)
+        a.id: a.balance for a in bank.accounts(bank.customer_by_number("20481357").id)
     }
 
 
@@ -55,7 +55,7 @@ def test_migration_from_an_older_schema_applies_only_the_new_steps(bank_url):
 
 
 def test_secrets_match_whatever_the_spacing_and_case(bank):
-    alice = bank.customer_by_number("10000001")
+    alice = bank.customer_by_number("20481357")
     assert bank.check_secret(alice, passphrase="Blue  Harbour.")
     assert bank.check_secret(alice, pin="4821")
     assert not bank.check_secret(alice, passphrase="blue harbor")
@@ -243,7 +243,7 @@ def test_future_transfers_are_scheduled_and_move_nothing_yet(bank):
 def test_bad_transfers_are_refused_and_change_nothing(bank, kwargs, error):
     kwargs = dict(kwargs)  # parametrize shares the dict between the two databases
     alice, current, savings = _alice(bank)
-    raj = bank.customer_by_number("10000002")
+    raj = bank.customer_by_number("20486419")
     to = savings.id
     if kwargs.pop("to_other_customer", False):
         to = bank.accounts(raj.id)[0].id
@@ -271,13 +271,13 @@ def test_history_filters_by_merchant_and_dates(bank):
 
 
 def test_card_freeze_is_recorded_once(bank):
-    alice = bank.customer_by_number("10000001")
+    alice = bank.customer_by_number("20481357")
     card = bank.cards(alice.id)[0]
     assert card.status == "active"
     assert bank.set_card_status(alice.id, card.id, "frozen", request_id="f1").status == "frozen"
     assert bank.set_card_status(alice.id, card.id, "frozen", request_id="f1").status == "frozen"
     assert bank.count("card_events") == 1
-    raj = bank.customer_by_number("10000002")
+    raj = bank.customer_by_number("20486419")
     with pytest.raises(NotFoundError):
         bank.set_card_status(raj.id, card.id, "frozen", request_id="f2")
 

@@ -32,21 +32,21 @@ class DemoCustomer:
 
 DEMO_CUSTOMERS = (
     DemoCustomer(
-        "10000001", "Alice Morgan", "blue harbour", "4821",
+        "20481357", "Alice Morgan", "blue harbour", "4821",
         (("current", "current account", "31926048", 125_040, 50_000),
          ("savings", "savings account", "31926056", 500_000, 0)),
         (("Bob Smith", "55501234"), ("Sarah Morgan", "55507788"), ("British Gas", "70000123")),
         (("debit", "4417", 0), ("credit", "9032", 0)),
     ),
     DemoCustomer(
-        "10000002", "Raj Patel", "green valley", "1357",
+        "20486419", "Raj Patel", "green valley", "1357",
         (("current", "current account", "42117730", 8_520, 0),
          ("savings", "savings account", "42117749", 120_000, 0)),
         (("Priya Patel", "55509911"), ("Thames Water", "70000456")),
         (("debit", "2290", 0),),
     ),
     DemoCustomer(
-        "10000003", "Chen Li", "silver moon", "2468",
+        "20487735", "Chen Li", "silver moon", "2468",
         (("current", "current account", "58830012", 43_210, 20_000),),
         (("Wei Li", "55503344"),),
         (("debit", "7781", 0),),

@@ -1,0 +1,157 @@
+"""``duetto bank``: the demo bank's customer-service agent, by voice or text."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import inspect
+import json
+import sys
+
+from duetto.errors import ConfigError
+
+
+def register(sub) -> None:
+    from duetto.cli import add_settings_flags
+
+    p = sub.add_parser(
+        "bank",
+        help="customer-service agent for a demo bank (voice, or --text)",
+        description=(
+            "Customer-service agent for a demo bank: balances, payments, transfers with read-back "
+            "and confirmation, card freezing, FAQ answers, handoff. Demo customers: see docs/bank.md "
+            "(e.g. customer number 20481357, passphrase 'blue harbour', PIN 4821)."
+        ),
+    )
+    p.add_argument("--text", action="store_true", help="type instead of speaking")
+    p.add_argument(
+        "--message", "-m", action="append", help="with --text: send these messages, then stop"
+    )
+    p.add_argument("--input", "-i", help="voice: caller audio file, fed as if from a microphone")
+    p.add_argument("--output", "-o", help="voice: write the agent's audio (.wav)")
+    p.add_argument("--fast", action="store_true", help="voice: feed --input as fast as possible")
+    p.add_argument(
+        "--db",
+        help="database: a SQLite file (default $DUETTO_BANK_DB or ~/.local/share/duetto/bank.sqlite3) or postgresql://... DSN",
+    )
+    p.add_argument(
+        "--today", help="pretend today is this date (YYYY-MM-DD), for reproducible demos"
+    )
+    p.add_argument(
+        "--llm-small-talk", action="store_true", help="let the LLM phrase replies to off-topic chat"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_settings_flags(p)
+    p.set_defaults(func=cmd_bank)
+
+
+def _today(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"--today {value!r} is not a date", "use YYYY-MM-DD, e.g. 2026-11-20"
+        ) from None
+
+
+def build_agent(db: str | None, today: dt.date | None = None, small_talk=None):
+    """Open the database, load the NLU and return a fresh :class:`BankAgent` for one call."""
+    from duetto.apps.bank.agent import BankAgent
+    from duetto.apps.bank.db import open_bank
+    from duetto.apps.bank.nlu import BankNLU
+
+    bank = open_bank(db, today=today)
+    return BankAgent(bank, BankNLU(), today=today, small_talk=small_talk)
+
+
+def make_safe_for_bank(settings) -> None:
+    """Voice settings for a call that can move money.
+
+    No speculative replies: the engine may start a reply during a short pause and throw it away
+    if the caller goes on, but the bank agent acts when it replies ("yes" confirms a transfer), so
+    it must only ever hear finished turns.
+    """
+    settings.turn.speculate_after_ms = 0
+
+
+def cmd_bank(args: argparse.Namespace) -> int:
+    from duetto.cli import settings_from_args
+
+    today = _today(args.today)
+    settings = settings_from_args(args)
+    small_talk = None
+    if args.llm_small_talk:
+        from duetto.dialogue import Conversation
+
+        conversation = Conversation.from_settings(settings)
+        small_talk = conversation.reply_text
+    agent = build_agent(args.db, today, small_talk)
+    try:
+        if args.text or args.message:
+            return _text(agent, args)
+        return _voice(agent, settings, args)
+    finally:
+        agent.bank.close()
+
+
+def _text(agent, args) -> int:
+    interactive = args.message is None and sys.stdin.isatty()
+    turns = [{"user": None, "agent": agent.greeting()}]
+    if not args.json:
+        print(f"bank: {agent.greeting()}" if interactive else agent.greeting(), flush=True)
+    source = args.message if args.message is not None else _stdin_lines(interactive)
+    for line in source:
+        if not line.strip():
+            continue
+        reply = agent.respond(line)
+        turns.append({"user": line, "agent": reply, "state": agent.state.value})
+        if not args.json:
+            print(f"bank: {reply}" if interactive else reply, flush=True)
+        if agent.state.value in ("ended", "locked") and interactive:
+            break
+    if args.json:
+        print(json.dumps(turns, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _stdin_lines(interactive: bool):
+    while True:
+        if interactive:
+            print("you: ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return
+        yield line.rstrip("\n")
+
+
+def _voice(agent, settings, args) -> int:
+    from duetto.apps.bank.responder import BankResponder
+
+    try:
+        from duetto.talk import talk_file, talk_live
+    except ImportError as exc:
+        raise ConfigError(
+            "voice mode needs duetto's talk loop, which this build lacks", "use --text"
+        ) from exc
+    responder = BankResponder(agent)
+    make_safe_for_bank(settings)
+    if args.input:
+        result = talk_file(
+            args.input,
+            settings,
+            output=args.output,
+            realtime=not args.fast,
+            show=not args.json,
+            responder=responder,
+        )
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if "responder" not in inspect.signature(talk_live).parameters:
+        raise ConfigError(
+            "live voice for the bank needs duetto.talk.talk_live(..., responder=...)",
+            "use --input FILE or --text for now",
+        )
+    return talk_live(settings, show=not args.json, responder=responder)

@@ -1,0 +1,28 @@
+"""Plug the bank agent into the voice engine: :class:`duetto.dialogue.Responder` for one call."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from duetto.apps.bank.agent import BankAgent
+
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+class BankResponder:
+    """Streams the agent's reply sentence by sentence, so speech starts after the first one."""
+
+    def __init__(self, agent: BankAgent):
+        self.agent = agent
+        self.interrupted_replies = 0
+
+    def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
+        reply = self.agent.respond(user_text)
+        yield from (s for s in _SENTENCE_END.split(reply) if s.strip())
+
+    def record(self, user_text: str, agent_text: str, *, interrupted: bool = False) -> None:
+        # The agent's state already moved when it answered. A read-back cut short is simply
+        # asked again: nothing moves until the caller says yes to a read-back.
+        if interrupted:
+            self.interrupted_replies += 1

@@ -255,7 +255,6 @@ def word_features(
                     float(asr[w] > 0),
                     utt_pred,
                     float(all(p.aligned for p in span)),
-                    *pooled(wev, span[0].start, span[-1].end),
                     *word_prob_features(wev, w),
                 ]
             )  # fmt: skip
@@ -264,7 +263,7 @@ def word_features(
 
 
 _WORD_BASE = 13
-WORD_DIM = _WORD_BASE + STATE_DIM + 3
+WORD_DIM = _WORD_BASE + 3
 
 
 def utterance_features(
@@ -297,11 +296,10 @@ def utterance_features(
          np.log(lead + 0.01), np.log(max(trail, 0.0) + 0.01), np.log(ev.duration + 0.01),
          float(len(ev.reference)), np.mean(asr) if asr else 0.0, float(np.mean(np.array(asr) > 0)),
          _wer(ev), ev.asr_logprob, np.std(np.log(dur + 0.01)), float(ev.alignment.ok),
-         *pooled(wev, aligned[0].start if aligned else 0.0, aligned[-1].end if aligned else ev.duration),
          *np.mean([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0),
          *np.min([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0)],
         np.float32,
     )  # fmt: skip
 
 
-UTT_DIM = 28 + STATE_DIM + 6
+UTT_DIM = 28 + 6

@@ -25,7 +25,7 @@ UNKNOWN_LOGP = math.log(1e-10)
 # Natural-log gain an edit must bring before it is applied; real-word edits (the word exists,
 # the context prefers another) must clear a higher bar than fixing an unknown word.
 MARGIN = {"spelling": 2.0, "article": 3.0, "preposition": 3.5, "verb form": 3.0, "noun number": 3.5,
-          "word choice": 3.5, "repeated word": 1.0, "missing article": 4.0}  # fmt: skip
+          "word choice": 3.5, "repeated word": 1.0, "missing article": 4.0, "a/an": -1.0}  # fmt: skip
 # Cost per character edit of a spelling correction (log-likelihood units): the LM alone would
 # turn "tecnologies" into the more frequent "technology"; the closest spelling should win.
 SPELLING_EDIT_COST = 2.0
@@ -44,6 +44,8 @@ EXPLAIN = {
     "noun number": "noun number: singular or plural",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
+    "capitalization": "capital letter: 'I' and the first word of a sentence",
+    "a/an": "'an' goes before a vowel sound, 'a' before a consonant sound",
 }
 
 
@@ -187,15 +189,33 @@ class GrammarCorrector:
 
             distance = EditDistance(DistanceAlgorithm.DAMERAU_OSA)
             seen = set()
-            for s in _speller().lookup(word, Verbosity.CLOSEST, max_edit_distance=2)[:5]:
-                for form in (s.term, *sorted(_inflections(s.term))):
+            suggestions = [
+                s.term for s in _speller().lookup(word, Verbosity.CLOSEST, max_edit_distance=2)[:5]
+            ]
+            # Over-regularised forms ("buyed", "childs"): the stem's own inflections.
+            stems = [
+                word[:-k]
+                for k in (2, 1)
+                if word.endswith(("ed", "s")[2 - k]) and word[:-k] in self.lm.unigrams
+            ]
+            for term in suggestions + stems:
+                for form in (term, *sorted(_inflections(term))):
                     if form not in seen:
                         seen.add(form)
-                        cost = SPELLING_EDIT_COST * max(distance.compare(word, form, 10), 0)
+                        cost = SPELLING_EDIT_COST * (
+                            1 if term in stems else max(distance.compare(word, form, 10), 0)
+                        )
                         out.append((form, "spelling", cost))
             return out
+        if word in ("a", "an") and i + 1 < len(tokens) and tokens[i + 1].isalpha():
+            wanted = "an" if _starts_with_vowel_sound(tokens[i + 1]) else "a"
+            if wanted != word:
+                return [(wanted, "a/an", 0.0)]
         if word in ARTICLES:
-            out += [(a, "article", 0.0) for a in ARTICLES if a != word] + [("", "article", 0.0)]
+            out += [
+                (a, "article", 0.0) for a in ARTICLES if a not in (word, "a", "an") or word == "the"
+            ]
+            out.append(("", "article", 0.0))
         if word in PREPOSITIONS:
             out += [(p, "preposition", 0.0) for p in PREPOSITIONS if p != word] + [
                 ("", "preposition", 0.0)
@@ -250,6 +270,15 @@ class GrammarCorrector:
         edits = []
         out_tokens = []
         for i, token in enumerate(tokens):
+            if i not in applied and (
+                token == "i" or (i == 0 and token[:1].islower() and token.isalpha())
+            ):
+                fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
+                edits.append(
+                    Edit(i, i + 1, token, fixed, "capitalization", EXPLAIN["capitalization"])
+                )
+                out_tokens.append(fixed)
+                continue
             if i in applied:
                 replacement, kind = applied[i]
                 fixed = _match_case(token, replacement)
@@ -281,6 +310,16 @@ class GrammarCorrector:
         if nxt:
             terms.append(self.lm.bigram(word, nxt))
         return terms
+
+
+def _starts_with_vowel_sound(word: str) -> bool:
+    """By the CMU dictionary's first phone ("hour" yes, "user" no); by the letter otherwise."""
+    from duetto.apps.tutor.lexicon import VOWEL_PHONES, pronounce
+
+    (pron,) = pronounce([word.upper()])
+    if pron.source in ("lexicon", "cmudict") and pron.phones:
+        return pron.phones[0] in VOWEL_PHONES
+    return word[:1].lower() in "aeiou"
 
 
 def _match_case(original: str, replacement: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from duetto.apps.tutor.align import PHONES
 from duetto.errors import MissingExtraError
 
+VOWEL_PHONES = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 _ONES = "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE THIRTEEN FOURTEEN FIFTEEN SIXTEEN SEVENTEEN EIGHTEEN NINETEEN".split()
 _TENS = "_ _ TWENTY THIRTY FORTY FIFTY SIXTY SEVENTY EIGHTY NINETY".split()
 # Letter-to-sound fallback: longest spellings first. Crude, but only for words no lexicon and

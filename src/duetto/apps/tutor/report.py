@@ -99,6 +99,12 @@ def _pyplot():
     return plt
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -162,6 +168,7 @@ def learner_report(name: str, attempts: list[Attempt]) -> str:
     for k in range(1, len(attempts)):
         if attempts[k].session != attempts[k - 1].session:
             ax.axvline(k + 0.5, color="#bbb", lw=0.8, ls="--")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylim(0, 10.3)
     ax.set_xlabel("attempt (dashed lines: new session)")
     ax.set_ylabel("score (0-10)")
@@ -183,6 +190,7 @@ def learner_report(name: str, attempts: list[Attempt]) -> str:
     )
     ax1.set_ylabel("words per minute", color="#1f77b4")
     ax1.set_xlabel("attempt")
+    ax1.xaxis.set_major_locator(_integer_ticks())
     ax2 = ax1.twinx()
     ax2.bar(
         x, [a.pause_seconds for a in attempts], alpha=0.35, color="#d62728", label="pause time (s)"

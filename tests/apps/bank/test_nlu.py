@@ -1,0 +1,64 @@
+"""The shipped NLU heads on real utterances, and the BIO span arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from duetto.apps.bank.encoder import split_words
+from duetto.apps.bank.training import decode_tags, micro_f1
+
+
+def test_bio_tags_round_trip_to_character_spans():
+    text = "send 50 pounds to Bob Smith tomorrow"
+    words = tuple(split_words(text))
+    tags = [
+        "O",
+        "B-amount_of_money",
+        "I-amount_of_money",
+        "O",
+        "B-person_name",
+        "I-person_name",
+        "B-date",
+    ]
+    spans = decode_tags(words, tags)
+    assert [(n, text[a:b]) for n, a, b in spans] == [
+        ("amount_of_money", "50 pounds"),
+        ("person_name", "Bob Smith"),
+        ("date", "tomorrow"),
+    ]
+    # An I- tag with no B- before it still starts a span rather than vanishing.
+    assert decode_tags(words[:2], ["O", "I-amount_of_money"]) == [("amount_of_money", 5, 7)]
+
+
+def test_micro_f1():
+    assert micro_f1([{"a", "b"}], [{"a"}]) == pytest.approx(2 / 3)
+    assert micro_f1([{"a"}], [set()]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def nlu():
+    pytest.importorskip("torch", reason="the bank NLU needs the 'ml' extra")
+    from duetto.apps.bank.nlu import BankNLU
+
+    return BankNLU()
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("I think my card was stolen yesterday", "lost_or_stolen_card"),
+        ("how can I change my PIN?", "change_pin"),
+        ("my new card still hasn't arrived", "card_arrival"),
+        ("how do I top up with apple pay", "apple_pay_or_google_pay"),
+    ],
+)
+def test_banking77_intents(nlu, text, intent):
+    assert nlu.understand(text).intent == intent
+
+
+def test_acts_and_slots_of_a_transfer_request(nlu):
+    u = nlu.understand("I want to transfer 50 pounds to my landlord tomorrow")
+    assert "transfer_payment_deposit" in u.acts
+    found = {s.name: s.text for s in u.slots}
+    assert "50 pounds" in found.get("amount_of_money", "") and found.get("date") == "tomorrow"
+    assert u.ms > 0

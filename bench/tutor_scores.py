@@ -66,21 +66,23 @@ def evaluate(scorer: Scorer, utts, asr):
 
 
 def timing(scorer: Scorer, utts, seconds: float, n: int = 5) -> tuple[float, float, list[float]]:
-    """Median wall time of Scorer.score on dev audio cut/padded from real utterances to ``seconds``."""
+    """Median wall time of Scorer.score on the ``n`` dev recordings closest to ``seconds`` long."""
+    pool = sorted(utts, key=lambda u: abs(_duration(u) - seconds))[:n]
+    scorer.score(load_audio(pool[0].audio), pool[0].text)  # warm: models load on first use
     times, lengths = [], []
-    pool = sorted(utts, key=lambda u: -abs(seconds))
-    for utt in pool[:n]:
+    for utt in pool:
         audio = load_audio(utt.audio)
-        target = int(seconds * 16_000)
-        while len(audio) < target:  # join two readings of the same prompt-length
-            audio = np.concatenate([audio, audio])
-        audio = audio[:target]
-        scorer.score(audio[:16_000], utt.text)  # warm
         started = time.perf_counter()
         scorer.score(audio, utt.text)
         times.append(time.perf_counter() - started)
         lengths.append(len(audio) / 16_000)
     return statistics.median(times), statistics.mean(lengths), times
+
+
+def _duration(utt) -> float:
+    import soundfile
+
+    return soundfile.info(str(utt.audio)).duration
 
 
 def main() -> None:

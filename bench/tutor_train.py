@@ -25,7 +25,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speecho
 # Hidden layers per level; () = a linear (ridge) model. With a few thousand phones and a few
 # hundred utterances, MLPs over-fit the 384-dim Whisper states; ridge generalises to new speakers.
 HIDDEN = {"phone": (), "word": (), "utterance": ()}
-ALPHA = {"phone": 300.0, "word": 300.0, "utterance": 30.0}  # on standardised features
+ALPHA = {"phone": 1000.0, "word": 300.0, "utterance": 3000.0}  # on standardised features
 ENSEMBLE = 3  # members per scorer: averaging seeds steadies small MLPs
 FOLDS = 5
 

@@ -208,13 +208,16 @@ def _phone_base(ev: Evidence, phones: list[PhoneEvidence]) -> np.ndarray:
                     ],
                     utt,
                     onehot,
+                    # per-phone slopes: how much a poor fit means differs from phone to phone
+                    onehot * (llr[k] - utt[0]),
+                    onehot * np.log(dur[k] + 0.01),
                 ]  # fmt: skip
             )
         )
     return np.asarray(rows, np.float32)
 
 
-_PHONE_BASE = 14 + 5 + len(PHONES)
+_PHONE_BASE = 14 + 5 + 3 * len(PHONES)
 PHONE_DIM = _PHONE_BASE + STATE_DIM + 3
 
 
@@ -297,9 +300,10 @@ def utterance_features(
          float(len(ev.reference)), np.mean(asr) if asr else 0.0, float(np.mean(np.array(asr) > 0)),
          _wer(ev), ev.asr_logprob, np.std(np.log(dur + 0.01)), float(ev.alignment.ok),
          *np.mean([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0),
-         *np.min([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0)],
+         *np.min([word_prob_features(wev, w) for w in range(len(ev.reference))] or [[0.0] * 3], axis=0),
+         *pooled(wev, aligned[0].start if aligned else 0.0, aligned[-1].end if aligned else ev.duration)],
         np.float32,
     )  # fmt: skip
 
 
-UTT_DIM = 28 + 6
+UTT_DIM = 28 + 6 + STATE_DIM

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from duetto.apps.tutor import features, lexicon
-from duetto.apps.tutor.evidence import Evidence, gather, normalise_word, transcribe
+from duetto.apps.tutor.evidence import Evidence, gather, normalise_word
 from duetto.apps.tutor.model import load_scorers
 from duetto.apps.tutor.tips import show, tip
-from duetto.apps.tutor.whisper_evidence import WhisperEvidence, gather_whisper
+from duetto.apps.tutor.whisper_evidence import WhisperEvidence, gather_whisper, transcribe_short
 from duetto.audio import SAMPLE_RATE
 from duetto.errors import DuettoError, EmptyAudioError, NoSpeechError
 
@@ -149,7 +149,7 @@ class Scorer:
                 "the recording is silent", "check the microphone and read the sentence aloud"
             )
         warnings = []
-        heard = transcribe(self.asr, audio)
+        heard = transcribe_short(self.asr, audio)
         if text is None:
             text = heard[1]
             if not lexicon.words_of(text):

@@ -81,3 +81,67 @@ def gather_whisper(asr, audio: np.ndarray, words: list[str]) -> WhisperEvidence:
         out.append(tuple(float(p) for p in probs[k : k + len(piece)]))
         k += len(piece)
     return WhisperEvidence(states, tuple(out))
+
+
+_MAX_TOKENS = 200  # one read sentence; Whisper's own limit is 224
+# Tokens per second of audio a transcript may hold (fast speech is ~6): caps greedy loops.
+_TOKENS_PER_SECOND = 8
+# Tokens Whisper must not produce in a plain transcript (its "suppress" default: -1).
+_SUPPRESS = [-1]
+
+
+def _without_loop(tokens: list[int], n: int = 4) -> list[int]:
+    """Cut a greedy decoding where it starts the transcript over (a known Whisper loop)."""
+    for i in range(n, len(tokens) - n + 1):
+        if tokens[i : i + n] == tokens[:n]:
+            return tokens[:i]
+    return tokens
+
+
+def transcribe_short(asr, audio: np.ndarray):
+    """Greedy transcript from the short-window encoder: (words, text, mean log probability).
+
+    faster-whisper's ``transcribe`` always encodes a padded 30 s window; for one sentence this
+    reuses the cheaper encoding. Word probabilities and start/end times come from forcing the
+    decoded tokens back through ``align``, as faster-whisper does for word timestamps.
+    """
+    from faster_whisper.tokenizer import Tokenizer
+
+    from duetto.apps.tutor.evidence import HeardWord, normalise_word
+
+    model = _model(asr)
+    states, output = encoder_states(asr, audio)
+    tokenizer = Tokenizer(
+        model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
+    )
+    prompt = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+    limit = min(_MAX_TOKENS, len(prompt) + 4 + int(_TOKENS_PER_SECOND * len(audio) / 16_000))
+    result = model.model.generate(
+        output, [prompt], beam_size=1, max_length=limit, return_scores=True,
+        suppress_blank=True, suppress_tokens=_SUPPRESS,
+    )[0]  # fmt: skip
+    tokens = _without_loop([t for t in result.sequences_ids[0] if t < tokenizer.eot])
+    text = tokenizer.decode(tokens).strip()
+    if not tokens:
+        return (), text, 0.0
+    logprob = float(result.scores[0]) / (len(tokens) + 1)
+    aligned = model.model.align(output, prompt, [tokens + [tokenizer.eot]], max(len(states), 1))[0]
+    probs = list(aligned.text_token_probs)
+    first: dict[int, int] = {}
+    for text_index, time_index in aligned.alignments:
+        first.setdefault(int(text_index), int(time_index))
+    words, word_tokens = tokenizer.split_to_word_tokens(tokens + [tokenizer.eot])
+    out, k = [], 0
+    for word, piece in zip(words, word_tokens, strict=True):
+        n = len(piece)
+        if n and piece[0] < tokenizer.eot and normalise_word(word):
+            start = first.get(k, 0) * ENC_FRAME_S
+            end = first.get(k + n, first.get(k, 0) + n) * ENC_FRAME_S
+            p = float(np.mean(probs[k : k + n])) if probs[k : k + n] else 0.0
+            out.append(
+                HeardWord(
+                    normalise_word(word), round(start, 2), round(max(end, start), 2), round(p, 3)
+                )
+            )
+        k += n
+    return tuple(out), text, logprob

@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
-	$(BIN)/python bench/asr_wer.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/latency.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

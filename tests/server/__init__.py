@@ -1,0 +1,1 @@
+"""Tests of the server: OpenAI-compatible endpoints, realtime WebSocket, web page."""

@@ -120,7 +120,31 @@ def train(rows, seeds=range(ENSEMBLE)) -> dict[str, MLP]:
     )
     utt_y = np.array([utt_targets(r[0]) for r in rows])
     utt_model = fit("utterance", utt_x, utt_y, seeds)
-    return {"phone": phone_model, "word": word_model, "utterance": utt_model}
+    threshold = error_threshold(rows, phone_oof)
+    return {
+        "phone": phone_model,
+        "word": word_model,
+        "utterance": utt_model,
+        "threshold": threshold,
+    }
+
+
+def error_threshold(rows, phone_oof) -> float:
+    """The predicted phone score under which a phone is called mispronounced: the F1-best cut
+    against the human labels (mean < 2) on out-of-fold *train* predictions."""
+    human = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
+    pred = np.concatenate(phone_oof)
+    keep = ~np.isnan(human)
+    human, pred = human[keep] < 2.0, pred[keep]
+    best, best_f1 = 1.5, -1.0
+    for cut in np.arange(1.0, 2.0, 0.01):
+        called = pred < cut
+        tp = float((called & human).sum())
+        f1 = 2 * tp / max(called.sum() + human.sum(), 1)
+        if f1 > best_f1:
+            best, best_f1 = float(cut), f1
+    print(f"mispronunciation threshold {best:.2f} (train out-of-fold F1 {best_f1:.3f})")
+    return best
 
 
 def _fit_phone(rows, seeds) -> MLP:
@@ -158,8 +182,9 @@ def main() -> None:
     print(f"{len(rows)} train utterances, {sum(len(r[2]) for r in rows)} phones", flush=True)
     models = train(rows)
     arrays = {}
-    for level, mlp in models.items():
-        arrays.update(pack(level, mlp))
+    for level in ("phone", "word", "utterance"):
+        arrays.update(pack(level, models[level]))
+    arrays["meta.phone_threshold"] = np.array(models["threshold"])
     arrays["meta.asr"] = np.array(int(args.asr))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)

@@ -55,7 +55,9 @@ def weak_phones(attempts: list[Attempt], n: int = 3, window: int = 10) -> list[s
     for attempt in attempts[-window:]:
         for word in attempt.assessment.get("words", []):
             for phone in word.get("phones", []):
-                seen[phone["expected"]].append(float(phone["score"] < WEAK_PHONE_BELOW))
+                seen[phone["expected"]].append(
+                    float(phone.get("label", 2 if phone["score"] >= WEAK_PHONE_BELOW else 0) < 2)
+                )
     rates = {p: sum(v) / len(v) for p, v in seen.items() if len(v) >= 2 and sum(v) > 0}
     return [p for p, _ in sorted(rates.items(), key=lambda kv: -kv[1])[:n]]
 

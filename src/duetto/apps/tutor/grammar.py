@@ -160,8 +160,8 @@ def _inflections(word: str) -> set[str]:
 
 
 def tokenize(text: str) -> list[str]:
-    """Words, numbers and punctuation marks as separate tokens ("don't" stays whole)."""
-    return re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*|[^\sA-Za-z\d]", text)
+    """Words, numbers and punctuation marks as separate tokens ("don't", "well-known" stay whole)."""
+    return re.findall(r"[A-Za-z]+(?:['-][A-Za-z]+)*|\d+(?:[.,]\d+)*|[^\sA-Za-z\d]", text)
 
 
 def detokenize(tokens: list[str]) -> str:

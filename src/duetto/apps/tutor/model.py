@@ -87,10 +87,11 @@ def unpack(data, level: str) -> MLP:
 
 
 @cache
-def load_scorers(path: str | None = None) -> dict[str, MLP | bool]:
+def load_scorers(path: str | None = None) -> dict[str, MLP | bool | float]:
     """The phone, word and utterance scorers shipped with duetto (or from ``path``).
 
-    The ``"asr"`` entry says whether they were trained with ASR evidence.
+    The ``"asr"`` entry says whether they were trained with ASR evidence, ``"threshold"`` is the
+    predicted phone score under which a phone counts as mispronounced (chosen on train).
     """
     file = Path(path) if path else WEIGHTS
     if not file.is_file():
@@ -99,6 +100,9 @@ def load_scorers(path: str | None = None) -> dict[str, MLP | bool]:
             "run bench/tutor_train.py to train them",
         )
     with np.load(file) as data:
-        out: dict[str, MLP | bool] = {level: unpack(data, level) for level in LEVELS}
+        out: dict[str, MLP | bool | float] = {level: unpack(data, level) for level in LEVELS}
         out["asr"] = bool(data["meta.asr"]) if "meta.asr" in data else False
+        out["threshold"] = (
+            float(data["meta.phone_threshold"]) if "meta.phone_threshold" in data else 1.5
+        )
         return out

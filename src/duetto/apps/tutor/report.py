@@ -112,13 +112,18 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _is_error(phone: dict, below: float) -> bool:
+    """The scorer's own label when stored (< 2: accented or wrong), else the score cut."""
+    return phone["label"] < 2 if "label" in phone else phone["score"] < below
+
+
 def confusions(attempts: list[Attempt], below: float = 1.5) -> Counter:
     """(expected, heard) counts of the phones scored under ``below``."""
     out: Counter = Counter()
     for a in attempts:
         for w in a.assessment.get("words", []):
             for p in w.get("phones", []):
-                if p["score"] < below:
+                if _is_error(p, below):
                     out[(p["expected"], p["heard"])] += 1
     return out
 
@@ -131,7 +136,7 @@ def phone_error_rates(attempts: list[Attempt], below: float = 1.5) -> dict[str, 
         for w in a.assessment.get("words", []):
             for p in w.get("phones", []):
                 said[p["expected"]] += 1
-                wrong[p["expected"]] += p["score"] < below
+                wrong[p["expected"]] += _is_error(p, below)
     return {p: (wrong[p], said[p]) for p in said}
 
 

@@ -234,3 +234,10 @@ def test_secrets_never_reach_the_log(db, nlu, caplog):
     assert caplog.records
     for secret in ("20481357", "4821", "31926056"):
         assert secret not in text
+
+
+def test_a_garbled_verb_still_reads_back_and_waits(agent, db):
+    _identify(agent)
+    reply = agent.respond("Place in 50 pounds to Bob Smith.")  # ASR for "Please send ..."
+    assert agent.state is State.CONFIRM and "£50" in reply and "Bob Smith" in reply
+    assert db.count("transfers") == 0

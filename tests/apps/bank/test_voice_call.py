@@ -33,14 +33,14 @@ def test_voice_call_identifies_transfers_with_a_correction_and_freezes_a_card(tm
     settings = load_settings(None, {"turn.barge_in": False})
     make_safe_for_bank(settings)
     engine = Engine.load(settings)
-    caller = make_dialogue_audio(engine.tts, CALLER, gap_s=3.0)
+    caller = make_dialogue_audio(engine.tts, CALLER, gap_s=4.0)
     path = write_wav(tmp_path / "caller.wav", caller, SAMPLE_RATE)
     bank = open_bank(tmp_path / "bank.sqlite3", today=TODAY)
     alice = bank.customer_by_number("20481357")
     before = {a.kind: a.balance for a in bank.accounts(alice.id)}
     agent = BankAgent(bank, BankNLU(), today=TODAY)
     result = talk_file(
-        path, settings, realtime=False, show=False, engine=engine, responder=BankResponder(agent)
+        path, settings, realtime=True, show=False, engine=engine, responder=BankResponder(agent)
     )
 
     assert len(result["turns"]) == len(CALLER), result

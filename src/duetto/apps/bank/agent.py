@@ -361,7 +361,9 @@ class BankAgent:
 
     def _is_transfer(self, text: str, u) -> bool:
         if not _TRANSFER.search(text):
-            return False
+            # ASR drops or garbles the verb ("Place in 50 pounds to Bob Smith"): an amount
+            # going to a saved payee is still a transfer request, and it is read back anyway.
+            return parse_amount(text) is not None and self._payee_in(text, u, False)[0] is not None
         if _QUESTION.match(text) and not re.match(r"^\s*(can|could|would|will) you\b", text, re.I):
             return False
         if re.search(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 
 from duetto.apps.bank.agent import BankAgent
@@ -16,9 +17,13 @@ class BankResponder:
     def __init__(self, agent: BankAgent):
         self.agent = agent
         self.interrupted_replies = 0
+        # The engine may call respond() from several threads when turns come quickly; the agent
+        # is a state machine and must see one turn at a time.
+        self._lock = threading.Lock()
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
-        reply = self.agent.respond(user_text)
+        with self._lock:
+            reply = self.agent.respond(user_text)
         yield from (s for s in _SENTENCE_END.split(reply) if s.strip())
 
     def record(self, user_text: str, agent_text: str, *, interrupted: bool = False) -> None:

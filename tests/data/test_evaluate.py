@@ -99,3 +99,13 @@ def test_eval_cli_bad_input(shared_data, capsys):
     assert main(["eval", "asr", dev, "--by", "accent"]) == 2
     assert main(["eval", "asr", dev, "--snr", "5", "--noise", "white", "--limit", "0"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_config_labels_and_bounds():
+    from duetto.data.evaluate import EvalConfig
+
+    assert EvalConfig().label == "baseline"
+    assert EvalConfig(beam_size=5, min_word_prob=0.2).label == "beam=5,min-word-prob=0.2"
+    for bad in ({"beam_size": 0}, {"min_word_prob": 1.5}, {"denoise": "magic"}):
+        with pytest.raises(DuettoError):
+            EvalConfig(**bad)

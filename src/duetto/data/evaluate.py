@@ -35,6 +35,9 @@ VAD_THRESHOLD = 0.5
 # value at ADAPT_LOW_SNR dB (noise pushes Silero's speech probabilities down more than up).
 ADAPT_HIGH_SNR, ADAPT_LOW_SNR = 30.0, 5.0
 ADAPT_MIN_THRESHOLD = 0.2
+# WER axis limit of the plots: insertion loops reach several hundred percent and would squash
+# every other curve; points above it are drawn at the edge with their value written.
+Y_CAP = 150.0
 AGE_BANDS = ((0, 12, "child <12"), (12, 18, "teen 12-17"), (18, 200, "adult 18+"))
 
 
@@ -43,6 +46,9 @@ class EvalConfig:
     denoise: str = "none"  # none | noisereduce
     adaptive_vad: bool = False
     beam_size: int = 1
+    # Drop recognized words below this probability: background talkers come out as words
+    # the decoder is unsure of. 0 keeps every word (and skips word timestamps).
+    min_word_prob: float = 0.0
 
     def __post_init__(self):
         if self.denoise not in DENOISERS:
@@ -51,12 +57,15 @@ class EvalConfig:
             )
         if not 1 <= self.beam_size <= 10:
             raise DuettoError(f"beam size {self.beam_size} is outside 1..10")
+        if not 0.0 <= self.min_word_prob < 1.0:
+            raise DuettoError(f"minimum word probability {self.min_word_prob} is outside 0..1")
 
     @property
     def label(self) -> str:
         parts = [f"denoise={self.denoise}"] if self.denoise != "none" else []
         parts += ["adaptive-vad"] if self.adaptive_vad else []
         parts += [f"beam={self.beam_size}"] if self.beam_size != 1 else []
+        parts += [f"min-word-prob={self.min_word_prob:g}"] if self.min_word_prob else []
         return ",".join(parts) or "baseline"
 
 
@@ -88,6 +97,7 @@ class UttResult:
     silence_windows: int
     false_alarm_windows: int
     vad_threshold: float
+    word_probs: tuple[tuple[str, float], ...] = ()  # recognized words and their probabilities
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -159,6 +169,7 @@ class Evaluator:
         babble_manifest: str | Path | None = None,
         seed: int = 0,
         run_asr: bool = True,
+        word_probs: bool = False,
     ):
         from duetto.asr import load_asr
         from duetto.config import ASRSettings
@@ -167,6 +178,7 @@ class Evaluator:
         self.config = config
         self.seed = seed
         self.run_asr = run_asr  # False: VAD figures only (WER reads as 100% deletions)
+        self.word_probs = word_probs or config.min_word_prob > 0
         self.asr = load_asr(ASRSettings(beam_size=config.beam_size))
         self.vad = load_vad()
         self.babble_manifest = babble_manifest
@@ -221,10 +233,13 @@ class Evaluator:
         front_seconds = time.perf_counter() - started
         threshold = adaptive_threshold(front) if self.config.adaptive_vad else VAD_THRESHOLD
         speech = speech_probabilities(front, self.vad) >= threshold
-        hyp, asr_seconds = "", 0.0
+        hyp, asr_seconds, probs = "", 0.0, ()
         if self.run_asr:
-            out = self.asr.transcribe(front)
+            out = self.asr.transcribe(front, words=self.word_probs)
             hyp, asr_seconds = out.text, out.seconds
+            if self.word_probs:
+                probs = tuple((w.word, w.probability) for w in out.words)
+                hyp = " ".join(w for w, p in probs if p >= self.config.min_word_prob)
         errors, words = word_errors(normalize_text(utt.text), normalize_text(hyp))
         return UttResult(
             id=utt.id,
@@ -243,6 +258,7 @@ class Evaluator:
             silence_windows=int((~ref_speech).sum()),
             false_alarm_windows=int((~ref_speech & speech).sum()),
             vad_threshold=round(threshold, 3),
+            word_probs=probs,
         )
 
 
@@ -329,6 +345,10 @@ def format_table(summaries: Sequence[Summary]) -> str:
     return "\n".join(lines)
 
 
+def name_of(run: str, noise: str, group: str) -> str:
+    return " · ".join(p for p in (run, noise, "" if group == "all" else group) if p)
+
+
 def plot_wer_vs_snr(
     curves: dict[str, Sequence[Summary]], out: str | Path, title: str = "ASR word error rate vs SNR"
 ) -> Path:
@@ -339,7 +359,6 @@ def plot_wer_vs_snr(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    snrs_seen: set[float] = set()
     clean_x = None
     all_snrs = sorted(
         {
@@ -353,6 +372,8 @@ def plot_wer_vs_snr(
         step = (all_snrs[-1] - all_snrs[0]) / max(len(all_snrs) - 1, 1) or 5
         clean_x = all_snrs[-1] + step
     styles = ["-", "--", ":", "-."]
+    colours: dict[str, int] = {}
+    high: list[tuple[float, float, str]] = []
     for i, (run, summaries) in enumerate(curves.items()):
         groups = list(dict.fromkeys(s.group for s in summaries))
         noises = list(
@@ -368,12 +389,27 @@ def plot_wer_vs_snr(
                 )
                 if clean and clean_x is not None:
                     pts.append((clean_x, clean[0].wer))
-                xs, ys = zip(*pts, strict=True) if pts else ((), ())
-                snrs_seen.update(xs)
-                name = " · ".join(p for p in (run, noise, "" if group == "all" else group) if p)
+                if not pts:
+                    continue
+                xs, ys = zip(*pts, strict=True)
+                high += [(x, y, name_of(run, noise, group)) for x, y in pts if 100 * y > Y_CAP]
+                key = f"{noise}|{group}"
+                colour = f"C{colours.setdefault(key, len(colours)) % 10}"
+                name = name_of(run, noise, group)
+                ys_capped = [min(100 * y, Y_CAP) for y in ys]
                 ax.plot(
-                    xs, [100 * y for y in ys], marker="o", ls=styles[i % len(styles)], label=name
+                    xs, ys_capped, marker="o", ls=styles[i % len(styles)], color=colour, label=name
                 )
+    for k, (x, y, name) in enumerate(high):
+        ax.annotate(
+            f"{name}: {100 * y:.0f}%",
+            (x, Y_CAP),
+            textcoords="offset points",
+            xytext=(6, -12 * (k + 1)),
+            fontsize=8,
+        )
+    if high:
+        ax.set_ylim(top=Y_CAP + 5)
     if clean_x is not None:
         ticks = all_snrs + [clean_x]
         ax.set_xticks(ticks, [f"{t:g}" for t in all_snrs] + ["clean"])

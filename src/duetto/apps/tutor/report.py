@@ -201,6 +201,7 @@ def learner_report(name: str, attempts: list[Attempt]) -> str:
         x, [a.pause_seconds for a in attempts], alpha=0.35, color="#d62728", label="pause time (s)"
     )
     ax2.set_ylabel("pause time (s)", color="#d62728")
+    ax2.set_ylim(0, max([1.0] + [a.pause_seconds * 1.2 for a in attempts]))
     ax1.set_title("Speech rate and pauses")
     ax1.grid(alpha=0.3)
     body.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 
 import pytest
 
@@ -22,8 +23,17 @@ def nlu():
     return BankNLU()
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One seeded database file per module; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("bank") / "seeded.sqlite3"
+    open_bank(path, today=TODAY).close()
+    return path
+
+
 @pytest.fixture
-def db(tmp_path):
+def db(seeded, tmp_path):
+    shutil.copy(seeded, tmp_path / "bank.sqlite3")
     bank = open_bank(tmp_path / "bank.sqlite3", today=TODAY)
     yield bank
     bank.close()

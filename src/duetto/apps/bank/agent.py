@@ -50,7 +50,7 @@ PIN_DIGITS = 4
 # Wrong customer numbers and wrong secrets together; the third locks the call (common bank practice).
 MAX_ID_FAILURES = 3
 # Below this BANKING77 confidence the agent asks again rather than answer the wrong question.
-FAQ_MIN_CONFIDENCE = 0.45
+FAQ_MIN_CONFIDENCE = 0.35
 # Payee names heard by ASR are often misspelt ("Bob Smyth"); this similarity still matches.
 NAME_MATCH = 0.8
 # History answers read out at most this many payments (a voice reply must stay short).

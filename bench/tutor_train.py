@@ -95,8 +95,23 @@ def fit(level: str, x: np.ndarray, y: np.ndarray, seeds=range(ENSEMBLE)) -> MLP:
     return MLP(mean, scale, tuple(members), low, high)
 
 
+def with_prototypes(rows):
+    """Phone prototypes from the train rows' well-said phones (human mean 2) and the rows with
+    the prototype features appended to their phone features."""
+    x = np.concatenate([r[3] for r in rows])
+    expected = [p.expected for r in rows for p in r[2]]
+    human = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
+    protos = features.prototypes(x, expected, human >= 2.0)
+    out = []
+    for r in rows:
+        extra = features.prototype_features(r[3], [p.expected for p in r[2]], protos)
+        out.append((r[0], r[1], r[2], np.concatenate([r[3], extra], axis=1), r[4]))
+    return out, protos
+
+
 def train(rows, seeds=range(ENSEMBLE)) -> dict[str, MLP]:
     """Fit all three levels on ``rows`` with out-of-fold stacking."""
+    rows, protos = with_prototypes(rows)
     groups = np.array([r[0].speaker for r in rows])
     phone_oof = [None] * len(rows)
     folds = GroupKFold(n_splits=FOLDS)
@@ -126,6 +141,7 @@ def train(rows, seeds=range(ENSEMBLE)) -> dict[str, MLP]:
         "word": word_model,
         "utterance": utt_model,
         "threshold": threshold,
+        "prototypes": protos,
     }
 
 
@@ -185,6 +201,7 @@ def main() -> None:
     for level in ("phone", "word", "utterance"):
         arrays.update(pack(level, models[level]))
     arrays["meta.phone_threshold"] = np.array(models["threshold"])
+    arrays["phone.prototypes"] = models["prototypes"]
     arrays["meta.asr"] = np.array(int(args.asr))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)

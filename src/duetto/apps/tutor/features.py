@@ -307,3 +307,41 @@ def utterance_features(
 
 
 UTT_DIM = 28 + 6 + STATE_DIM
+
+
+def phone_states(x: np.ndarray) -> np.ndarray:
+    """The pooled Whisper states inside phone feature rows."""
+    return x[:, _PHONE_BASE : _PHONE_BASE + STATE_DIM]
+
+
+def prototypes(x: np.ndarray, expected: list[str], good: np.ndarray) -> np.ndarray:
+    """Per phone, the mean centred state of its well-said instances (rows: PHONES order), plus the
+    centre itself as the last row."""
+    states = phone_states(x).astype(np.float64)
+    centre = states.mean(0)
+    out = np.zeros((len(PHONES) + 1, STATE_DIM))
+    names = np.array(expected)
+    for i, p in enumerate(PHONES):
+        mask = (names == p) & good
+        if mask.any():
+            out[i] = states[mask].mean(0) - centre
+    out[-1] = centre
+    return out.astype(np.float32)
+
+
+def prototype_features(x: np.ndarray, expected: list[str], protos: np.ndarray) -> np.ndarray:
+    """GOP-like evidence from the states: cosine similarity to the expected phone's prototype,
+    the best similarity to any other phone's, and their difference."""
+    if len(x) == 0:
+        return np.zeros((0, 3), np.float32)
+    states = phone_states(x).astype(np.float64) - protos[-1]
+    p = protos[:-1].astype(np.float64)
+    sims = (states / (np.linalg.norm(states, axis=1, keepdims=True) + 1e-6)) @ (
+        p / (np.linalg.norm(p, axis=1, keepdims=True) + 1e-6)
+    ).T
+    idx = np.array([_PHONE_INDEX.get(e, -1) for e in expected])
+    own = np.where(idx >= 0, sims[np.arange(len(x)), np.maximum(idx, 0)], 0.0)
+    others = sims.copy()
+    others[np.arange(len(x)), np.maximum(idx, 0)] = -np.inf
+    best_other = others.max(1)
+    return np.stack([own, best_other, own - best_other], axis=1).astype(np.float32)

@@ -87,11 +87,12 @@ def unpack(data, level: str) -> MLP:
 
 
 @cache
-def load_scorers(path: str | None = None) -> dict[str, MLP | bool | float]:
+def load_scorers(path: str | None = None) -> dict:
     """The phone, word and utterance scorers shipped with duetto (or from ``path``).
 
     The ``"asr"`` entry says whether they were trained with ASR evidence, ``"threshold"`` is the
-    predicted phone score under which a phone counts as mispronounced (chosen on train).
+    predicted phone score under which a phone counts as mispronounced (chosen on train),
+    ``"prototypes"`` the phones' Whisper-state prototypes.
     """
     file = Path(path) if path else WEIGHTS
     if not file.is_file():
@@ -100,9 +101,11 @@ def load_scorers(path: str | None = None) -> dict[str, MLP | bool | float]:
             "run bench/tutor_train.py to train them",
         )
     with np.load(file) as data:
-        out: dict[str, MLP | bool | float] = {level: unpack(data, level) for level in LEVELS}
+        out: dict = {level: unpack(data, level) for level in LEVELS}
         out["asr"] = bool(data["meta.asr"]) if "meta.asr" in data else False
         out["threshold"] = (
             float(data["meta.phone_threshold"]) if "meta.phone_threshold" in data else 1.5
         )
+        # Whisper-state prototype of each well-said phone (see features.prototype_features).
+        out["prototypes"] = data["phone.prototypes"] if "phone.prototypes" in data else None
         return out

@@ -185,6 +185,16 @@ class Scorer:
             ev = replace(ev, asr_words=(), asr_text="", asr_logprob=0.0)
         pe = features.phone_evidence(ev)
         x = features.phone_features(ev, pe, wev)
+        if self.models.get("prototypes") is not None:
+            x = np.concatenate(
+                [
+                    x,
+                    features.prototype_features(
+                        x, [p.expected for p in pe], self.models["prototypes"]
+                    ),
+                ],
+                axis=1,
+            )
         phone = self.models["phone"].predict(x)[:, 0] if len(x) else np.zeros(0)
         word = self.models["word"].predict(features.word_features(ev, pe, phone, wev))
         utt = self.models["utterance"].predict(

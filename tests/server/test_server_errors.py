@@ -138,3 +138,9 @@ def test_serve_reports_a_busy_port_in_one_line(server):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
+
+
+def test_unknown_language_is_400(client, question_wav):
+    with open(question_wav[0], "rb") as f, pytest.raises(openai.BadRequestError) as info:
+        client.audio.transcriptions.create(model="whisper-1", file=f, language="klingon")
+    assert "unknown language 'klingon'" in error_of(info.value)["message"]

@@ -20,12 +20,9 @@ import websockets
 from duetto.audio import SAMPLE_RATE
 
 from .conftest import (
-    FAST,
-    PACKET_S,
     Realtime,
     StoryResponder,
     metric,
-    pcm_events,
     realtime_connect,
     start_server,
 )
@@ -320,8 +317,10 @@ def slow_disconnects(srv) -> float:
     return metric(text, "duetto_realtime_slow_client_disconnects_total")
 
 
-def test_a_client_that_stops_reading_is_disconnected_not_buffered(engine, speak):
-    """The server holds at most max_outbox_bytes of events for a client that does not read."""
+def test_a_client_that_stops_reading_is_disconnected_not_buffered(engine):
+    """Server events for a client that does not read wait in a bounded outbox; past the bound
+    the session is closed. A client flooding bad events makes the server write an error event
+    for each, which fills the outbox quickly without waiting for speech to be answered."""
     srv = start_server(engine, max_outbox_bytes=64 * 1024)
     try:
 
@@ -329,18 +328,17 @@ def test_a_client_that_stops_reading_is_disconnected_not_buffered(engine, speak)
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", srv.port))
-            async with realtime_connect(srv.ws_url + "?agent=story", sock=sock, max_queue=1) as ws:
-                speech = pcm_events(np.concatenate([lead(), speak("Tell me a story.")]))
-                silence = pcm_events(lead(PACKET_S))[0]
-                deadline = time.monotonic() + 120
-                for i in itertools.count():  # send like a live microphone, never read
+            async with realtime_connect(srv.ws_url, sock=sock, max_queue=1) as ws:
+                deadline = time.monotonic() + 60
+                for i in itertools.count():  # send, never read
                     try:
-                        await ws.send(speech[i] if i < len(speech) else silence)
+                        await ws.send('{"type": "no.such.event"}')
                     except websockets.ConnectionClosed:
                         break
-                    await asyncio.sleep(PACKET_S / FAST)
-                    if i % 25 == 0 and (slow_disconnects(srv) or time.monotonic() > deadline):
-                        break
+                    if i % 500 == 0:
+                        await asyncio.sleep(0.05)
+                        if slow_disconnects(srv) or time.monotonic() > deadline:
+                            break
                 await asyncio.sleep(0.5)
             return httpx.get(f"{srv.url}/metrics").text
 

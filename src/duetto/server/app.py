@@ -106,7 +106,7 @@ def create_app(
                 "llm": state.settings.llm.url or state.settings.llm.model,
             },
             "load_seconds": state.load_seconds,
-            "active_sessions": int(state.metrics.active_sessions._value.get()),
+            "active_sessions": state.open_sessions,
             "auth_required": bool(state.config.api_key),
             "agents": sorted(state.agents),
         }
@@ -197,6 +197,8 @@ class GatewayMiddleware:
             receive = await self._guard(scope, receive, state)
             await self.app(scope, receive, send_wrapper)
         except DuettoError as exc:
+            if status_seen:
+                raise  # the response has started: too late to send an error instead
             status, body = error_payload(exc)
             _count_error(scope, status, body)
             await JSONResponse(body, status_code=status)(scope, receive, send_wrapper)

@@ -54,6 +54,7 @@ async def create_transcription(
 ):
     state = get_state(request)
     catalog.check_model(state.settings, model, catalog.TRANSCRIPTION)
+    _check_language(language)
     data = await file.read()
     audio = await run_in_threadpool(load_audio, data, name=f"uploaded file '{file.filename}'")
     asr = state.engine.asr
@@ -102,6 +103,19 @@ async def _transcription_events(
         yield _sse(_stream_error(state, "/v1/audio/transcriptions", exc))
         return
     yield _sse({"type": "transcript.text.done", "text": " ".join(parts)})
+
+
+def _check_language(code: str | None) -> None:
+    if not code:
+        return
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES as known
+    except ImportError:  # a faster-whisper without the table: let the model decide
+        return
+    if code not in known:
+        raise DuettoError(
+            f"unknown language '{code}'", "give an ISO-639-1 code such as en, de, fr, es"
+        )
 
 
 # ----------------------------------------------------------------------------- speech

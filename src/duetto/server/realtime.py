@@ -180,6 +180,7 @@ class RealtimeConnection:
         )
         metrics.active_sessions.inc()
         metrics.sessions.inc()
+        self.state.open_sessions += 1
         self.send("session.created", session=self.session_object())
         tasks = [
             asyncio.ensure_future(self._read()),
@@ -195,6 +196,7 @@ class RealtimeConnection:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             metrics.active_sessions.dec()
+            self.state.open_sessions -= 1
             if self.close_reason:
                 await self._close(POLICY_VIOLATION, self.close_reason)
 

@@ -55,6 +55,7 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     engine: object | None = None  # duetto.talk.Engine once loaded
     load_seconds: dict = field(default_factory=dict)
+    open_sessions: int = 0  # realtime sessions connected now
 
 
 def get_state(conn: HTTPConnection) -> ServerState:

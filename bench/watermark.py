@@ -38,10 +38,12 @@ CACHE = Path.home() / ".cache" / "duetto" / "bench-watermark"
 
 def make_clips(n: int, seed: int = 0):
     """n TTS clips as lists of chunks (the engine's unit), cached on disk."""
+    from duetto.config import TTSSettings
     from duetto.tts import load_tts
 
     cache = CACHE / f"clips-{n}-{seed}.npz"
-    tts = load_tts()
+    # The engine marks its TTS output itself; the bench needs the unmarked voice to compare.
+    tts = load_tts(TTSSettings(watermark=False))
     if cache.exists():
         data = np.load(cache, allow_pickle=True)
         return list(data["chunks"]), int(data["rate"])
@@ -102,6 +104,7 @@ def main() -> None:
     parser.add_argument(
         "--null", type=int, default=2400, help="speechocean762 utterances (max 2,400)"
     )
+    parser.add_argument("--save", help="write every detection score to this JSON file")
     parser.add_argument(
         "--only", choices=("robustness", "null"), help="run one half (e.g. in parallel)"
     )
@@ -146,6 +149,7 @@ def main() -> None:
         f"{'transformation':<16} {'detected':>9} {'rate':>7} {'payload ok':>11} {'mean z':>7} {'min z':>6} {'s/clip':>7}"
     )
     noise = babble(rate)
+    saved = {}
     for name, transform in transformations(rate, noise, np.random.default_rng(2)).items():
         t1 = time.time()
         found = exact = 0
@@ -156,12 +160,16 @@ def main() -> None:
             found += d.found
             exact += d.found and d.payload == payload
             zs.append(d.score)
+        saved[name] = zs
         n = len(marked)
         print(f"{name:<16} {found:>5}/{n:<3} {found / n:>7.1%} {exact / n:>11.1%} {np.mean(zs):>7.2f} "
               f"{np.min(zs):>6.2f} {(time.time() - t1) / n:>7.2f}", flush=True)  # fmt: skip
 
     print("\n== false positives (unmarked audio)")
     fp = [detect(p, rate) for p in plain]
+    saved["unmarked tts"] = [d.score for d in fp]
+    if args.save:
+        Path(args.save).write_text(json.dumps(saved))
     print(
         f"unmarked TTS clips: {sum(d.found for d in fp)}/{len(fp)} flagged, max z {max(d.score for d in fp):.2f}"
     )
@@ -175,12 +183,17 @@ def false_positives(n: int) -> None:
     rows = []
     for split in ("train", "dev"):
         rows += [json.loads(line) for line in open(SO / f"{split}.jsonl")]
-    rows = rows[:: max(1, len(rows) // n)][:n]
+    # Interleaved order: a run stopped early is still an even sample of both splits.
+    rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))][:n]
     t1 = time.time()
-    found = [detect(load_audio(SO / r["audio"]), 16_000) for r in rows]
-    zs = np.array([d.score for d in found])
-    print(f"speechocean762 utterances: {sum(d.found for d in found)}/{len(zs)} flagged, max z {zs.max():.2f}, "
-          f"99th percentile {np.percentile(zs, 99):.2f}, {(time.time() - t1) / len(zs):.2f} s each")  # fmt: skip
+    found = []
+    for i, r in enumerate(rows, 1):
+        found.append(detect(load_audio(SO / r["audio"]), 16_000))
+        if i % 100 == 0 or i == len(rows):
+            zs = np.array([d.score for d in found])
+            print(f"speechocean762 utterances: {sum(d.found for d in found)}/{len(zs)} flagged, "
+                  f"max z {zs.max():.2f}, 99th percentile {np.percentile(zs, 99):.2f}, "
+                  f"{(time.time() - t1) / len(zs):.2f} s each", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

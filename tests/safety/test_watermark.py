@@ -17,6 +17,15 @@ TEXT = "Your card has been frozen. I can send a new one to your home address wit
 
 
 @pytest.fixture(scope="session")
+def tts():
+    """The bundled voice *without* the engine's own watermark (these tests add it themselves)."""
+    from duetto.config import TTSSettings
+    from duetto.tts import load_tts
+
+    return load_tts(TTSSettings(watermark=False))
+
+
+@pytest.fixture(scope="session")
 def chunks(tts):
     """One TTS clip as the engine produces it: a list of float32 chunks at the voice's rate."""
     parts = [c for c in tts.stream(TEXT) if len(c)]
@@ -98,6 +107,15 @@ def test_payload_bits_round_trip():
     assert Payload.from_bits(p.to_bits()) == p
     assert len(p.to_bits()) == 16
     assert 0 <= Payload.bucket_now() < 4096
+
+
+def test_engine_tts_output_is_marked_by_default():
+    """The engine's TTS (duetto.tts.load_tts) marks what it speaks with model id 1 (Piper)."""
+    from duetto.tts import load_tts, synthesize
+
+    tts = load_tts()
+    d = detect(synthesize(tts, "This sentence comes from the default voice."), tts.sample_rate)
+    assert d.found and d.payload is not None and d.payload.time_bucket == Payload.bucket_now()
 
 
 def test_bad_input_is_a_clear_error():

@@ -1,0 +1,81 @@
+"""Voiceprints: the enrolled speaker is accepted, another speaker and our TTS are rejected."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from duetto.audio import load_audio
+from duetto.errors import DuettoError, NoSpeechError
+from duetto.safety.voiceprint import UnknownSpeakerError, VoiceprintStore, enroll, verify
+
+pytest.importorskip("resemblyzer", reason="needs the optional extra duetto[safety]")
+
+
+@pytest.fixture(scope="module")
+def speakers(shared_data):
+    """Two adult women of speechocean762 dev (same gender and age band: a hard impostor)."""
+    rows = [json.loads(line) for line in open(shared_data / "speechocean762" / "dev.jsonl")]
+    by = defaultdict(list)
+    for r in rows:
+        if r["gender"] == "f" and r["age"] >= 12:
+            by[r["speaker"]].append(r)
+    a, b = sorted(by)[:2]
+
+    def audio(r):
+        return load_audio(shared_data / "speechocean762" / r["audio"])
+
+    return {
+        "enrol": [audio(r) for r in by[a][:3]],
+        "same": [audio(r) for r in by[a][3:6]],
+        "other": [audio(r) for r in by[b][3:6]],
+        "prompt": by[a][0]["text"],
+    }
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, speakers):
+    store = VoiceprintStore(tmp_path_factory.mktemp("vp") / "voiceprints.sqlite")
+    enroll("alice", speakers["enrol"], store)
+    return store
+
+
+def test_enrolled_speaker_is_accepted(store, speakers):
+    results = [verify("alice", clip, store) for clip in speakers["same"]]
+    assert sum(r.accepted for r in results) >= 2, [(r.score, r.reason) for r in results]
+    assert not any(r.synthetic for r in results)
+
+
+def test_other_speaker_is_rejected(store, speakers):
+    results = [verify("alice", clip, store) for clip in speakers["other"]]
+    assert sum(r.accepted for r in results) <= 1, [(r.score, r.reason) for r in results]
+
+
+def test_watermarked_tts_never_verifies(store, speakers, speak):
+    """A replayed TTS imitation of the enrolled prompt carries our watermark: flagged.
+
+    ``speak`` is the engine's default TTS, which marks everything it says."""
+    clip = speak(speakers["prompt"].capitalize())
+    r = verify("alice", clip, store, threshold=-100.0)  # even with a threshold anyone passes
+    assert r.synthetic and not r.accepted
+    assert "watermark" in r.reason
+
+
+def test_watermarked_clip_cannot_be_enrolled(store, speak):
+    clip = speak("Hello, my name is Alice and this is my voice.")
+    with pytest.raises(DuettoError, match="watermark"):
+        enroll("mallory", [clip], store)
+
+
+def test_store_round_trip_and_errors(store, tmp_path):
+    assert "alice" in store.names()
+    assert store.load("alice").shape == (256,)
+    with pytest.raises(UnknownSpeakerError, match="enrol first"):
+        verify("nobody", np.zeros(16_000, np.float32), store)
+    with pytest.raises(NoSpeechError):
+        enroll("silent", [np.zeros(32_000, np.float32)], VoiceprintStore(tmp_path / "s.sqlite"))
+    with pytest.raises(DuettoError, match="at least one"):
+        enroll("empty", [], VoiceprintStore(tmp_path / "s.sqlite"))

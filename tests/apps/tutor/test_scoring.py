@@ -83,3 +83,11 @@ def test_bad_inputs_give_clear_errors(scorer):
         scorer.score(np.zeros(16_000 * 2, np.float32), "hello there")
     with pytest.raises(InvalidTextError):
         scorer.score(np.random.default_rng(0).normal(0, 0.1, 16_000).astype(np.float32), " ?! ")
+
+
+def test_text_in_another_language_is_scored_as_not_read(scorer, dev_audio):
+    audio, _, _ = dev_audio(GOOD[0])
+    r = scorer.score(audio, "Das ist ein schönes Haus")
+    assert [w.word for w in r.words if w.miscue != "insertion"][3] == "SCHÖNES"
+    assert r.utterance.completeness <= 2 and r.utterance.total <= 2
+    assert all(w.accuracy == 0 for w in r.words if w.miscue == "omission")

@@ -21,6 +21,7 @@ SILENCE = "SIL"
 # Wide beams: alignment of poor learner speech must not fall off the search (the default
 # beams make state alignment fail on accented or hesitant speech).
 _ALIGN_BEAM = 1e-100
+# Failed alignments are reported in the result, so PocketSphinx's own logging is kept to FATAL.
 # Phone-loop decoding: a light phone language model weight so acoustics decide what was heard.
 _PHONE_LM_WEIGHT = 2.0
 _lock = threading.Lock()
@@ -85,12 +86,12 @@ def _decoder(kind: str):
         ps = _pocketsphinx()
         if kind == "align":
             _decoders[kind] = ps.Decoder(
-                samprate=SAMPLE_RATE, lm=None, loglevel="ERROR", beam=_ALIGN_BEAM,
+                samprate=SAMPLE_RATE, lm=None, loglevel="FATAL", beam=_ALIGN_BEAM,
                 pbeam=_ALIGN_BEAM, bestpath=False, cmn="batch",
             )  # fmt: skip
         else:
             _decoders[kind] = ps.Decoder(
-                samprate=SAMPLE_RATE, lm=None, loglevel="ERROR", cmn="batch",
+                samprate=SAMPLE_RATE, lm=None, loglevel="FATAL", cmn="batch",
                 allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"), lw=_PHONE_LM_WEIGHT,
                 bestpath=False,
             )  # fmt: skip

@@ -45,7 +45,7 @@ class Pronunciation:
 def words_of(text: str) -> list[str]:
     """Reference words: upper case, digits spelled out, punctuation dropped."""
     out = []
-    for token in re.findall(r"[A-Za-z']+|\d+", text):
+    for token in re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+", text):
         if token.isdigit():
             out.extend(
                 number_words(int(token)) if len(token) <= 3 else [_ONES[int(d)] for d in token]

@@ -34,6 +34,9 @@ PHONE_ERROR_BELOW = 1.5
 WRONG_MARGIN = 0.5
 # A word is omitted when its phones average below this (0-2) and the ASR did not hear it.
 OMITTED_BELOW = 0.9
+# Whisper's probability for a reference word forced on the audio, under which a word the ASR
+# did not hear either counts as not said (for well-read words it is mostly above 0.5).
+NOT_SAID_PROB = 0.02
 # Loudness under which a recording holds no speech at all (about -60 dBFS).
 SILENT_RMS = 1e-3
 # Longer recordings are refused: Whisper's encoder sees 30 s at most, and one sentence is shorter.
@@ -224,8 +227,15 @@ class Scorer:
             acc, stress = float(word_pred[wi, 0]), float(word_pred[wi, 1])
             mean_phone = float(np.mean(phone_pred[idx])) if idx else 0.0
             aligned = all(pe[k].aligned for k in idx) and bool(idx)
-            if not aligned or (mean_phone < OMITTED_BELOW and asr_match[wi] == 0.0):
+            forced = (
+                wev.word_probs[wi] if wi < len(wev.word_probs) and wev.word_probs[wi] else (0.0,)
+            )
+            unheard = asr_match[wi] == 0.0 and (
+                mean_phone < OMITTED_BELOW or float(np.mean(forced)) < NOT_SAID_PROB
+            )
+            if not aligned or unheard:
                 miscue = "omission"
+                acc = 0.0  # nothing of the word was said
             elif acc < MISPRONOUNCED_BELOW:
                 miscue = "mispronunciation"
             else:

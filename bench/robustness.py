@@ -115,6 +115,12 @@ def main() -> int:
         "denoise": ("noisereduce", EvalConfig(denoise="noisereduce"), reduced, True),
         "adaptive-vad": ("adaptive VAD", EvalConfig(adaptive_vad=True), reduced, False),
         "beam5": ("beam 5", EvalConfig(beam_size=5), reduced, True),
+        "wordprob-guard": (
+            "word filter + loop guard",
+            EvalConfig(min_word_prob=TUNED_WORD_PROB, loop_guard=True),
+            reduced,
+            True,
+        ),
         "beam5-wordprob": (
             "beam 5 + word filter",
             EvalConfig(beam_size=5, min_word_prob=TUNED_WORD_PROB),

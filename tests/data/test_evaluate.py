@@ -109,3 +109,11 @@ def test_config_labels_and_bounds():
     for bad in ({"beam_size": 0}, {"min_word_prob": 1.5}, {"denoise": "magic"}):
         with pytest.raises(DuettoError):
             EvalConfig(**bad)
+
+
+def test_compression_ratio_flags_repetition_loops():
+    from duetto.data.evaluate import MAX_COMPRESSION_RATIO, compression_ratio
+
+    assert compression_ratio("Mark is going to see elephant.") < MAX_COMPRESSION_RATIO
+    assert compression_ratio("see you in the next video, " * 8) > MAX_COMPRESSION_RATIO
+    assert compression_ratio("") == 0.0

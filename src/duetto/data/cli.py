@@ -82,6 +82,15 @@ def register(sub) -> None:
         "--adaptive-vad", action="store_true", help="VAD threshold adapted to the noise floor"
     )
     p.add_argument("--beam-size", type=int, default=1, help="ASR beam size (default 1, greedy)")
+    p.add_argument(
+        "--min-word-prob",
+        type=float,
+        default=0.0,
+        help="drop recognized words below this probability (e.g. 0.2)",
+    )
+    p.add_argument(
+        "--loop-guard", action="store_true", help="re-decode repetition loops at higher temperature"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
     p.add_argument("--results", help="write per-utterance results (JSONL) here")

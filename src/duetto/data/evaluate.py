@@ -35,6 +35,10 @@ VAD_THRESHOLD = 0.5
 # value at ADAPT_LOW_SNR dB (noise pushes Silero's speech probabilities down more than up).
 ADAPT_HIGH_SNR, ADAPT_LOW_SNR = 30.0, 5.0
 ADAPT_MIN_THRESHOLD = 0.2
+# Whisper's own thresholds: a transcript compressing better than 2.4:1 is a repetition loop;
+# re-decode with sampling at these temperatures until it is not.
+MAX_COMPRESSION_RATIO = 2.4
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8)
 # WER axis limit of the plots: insertion loops reach several hundred percent and would squash
 # every other curve; points above it are drawn at the edge with their value written.
 Y_CAP = 150.0
@@ -49,6 +53,9 @@ class EvalConfig:
     # Drop recognized words below this probability: background talkers come out as words
     # the decoder is unsure of. 0 keeps every word (and skips word timestamps).
     min_word_prob: float = 0.0
+    # Re-decode at rising temperatures when the transcript is a repetition loop (Whisper's own
+    # remedy; the engine's ASR wrapper decodes at one temperature, so it never triggers there).
+    loop_guard: bool = False
 
     def __post_init__(self):
         if self.denoise not in DENOISERS:
@@ -66,6 +73,7 @@ class EvalConfig:
         parts += ["adaptive-vad"] if self.adaptive_vad else []
         parts += [f"beam={self.beam_size}"] if self.beam_size != 1 else []
         parts += [f"min-word-prob={self.min_word_prob:g}"] if self.min_word_prob else []
+        parts += ["loop-guard"] if self.loop_guard else []
         return ",".join(parts) or "baseline"
 
 
@@ -140,6 +148,14 @@ def denoise(audio: np.ndarray, method: str) -> np.ndarray:
     # Non-stationary spectral gating: babble changes too fast for one global noise profile.
     out = noisereduce.reduce_noise(y=audio, sr=SAMPLE_RATE, stationary=False, n_jobs=1)
     return np.asarray(out, np.float32)
+
+
+def compression_ratio(text: str) -> float:
+    """Length of ``text`` over its zlib-compressed length: high for repetition loops."""
+    import zlib
+
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def estimated_snr(audio: np.ndarray) -> float:
@@ -236,7 +252,14 @@ class Evaluator:
         hyp, asr_seconds, probs = "", 0.0, ()
         if self.run_asr:
             out = self.asr.transcribe(front, words=self.word_probs)
-            hyp, asr_seconds = out.text, out.seconds
+            asr_seconds = out.seconds
+            if self.config.loop_guard:
+                for temperature in FALLBACK_TEMPERATURES:
+                    if compression_ratio(out.text) <= MAX_COMPRESSION_RATIO:
+                        break
+                    out = self.asr.transcribe(front, words=self.word_probs, temperature=temperature)
+                    asr_seconds += out.seconds
+            hyp = out.text
             if self.word_probs:
                 probs = tuple((w.word, w.probability) for w in out.words)
                 hyp = " ".join(w for w, p in probs if p >= self.config.min_word_prob)

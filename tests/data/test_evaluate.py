@@ -99,6 +99,8 @@ def test_eval_cli_bad_input(shared_data, capsys):
     assert main(["eval", "asr", dev, "--by", "accent"]) == 2
     assert main(["eval", "asr", dev, "--snr", "5", "--noise", "white", "--limit", "0"]) == 2
     assert "error" in capsys.readouterr().err
+    assert main(["eval", "asr", dev, "--min-word-prob", "2"]) == 2
+    assert "minimum word probability" in capsys.readouterr().err
 
 
 def test_config_labels_and_bounds():

@@ -236,7 +236,11 @@ def cmd_eval_asr(args) -> int:
     if not utts:
         raise DuettoError(f"no usable utterances in {args.manifest}", "check the audio paths")
     config = EvalConfig(
-        denoise=args.denoise, adaptive_vad=args.adaptive_vad, beam_size=args.beam_size
+        denoise=args.denoise,
+        adaptive_vad=args.adaptive_vad,
+        beam_size=args.beam_size,
+        min_word_prob=args.min_word_prob,
+        loop_guard=args.loop_guard,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)
     results, problems = evaluator.run(

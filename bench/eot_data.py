@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duetto.fusion.pauses import Pause, find_pauses
+from duetto.fusion.pauses import Pause, find_pauses, speech_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = (
@@ -40,6 +40,24 @@ def rows(split: str) -> list[dict]:
 
 def cache_file(split: str) -> Path:
     return CACHE / f"speechocean762-{split}.jsonl"
+
+
+def extract_vad(split: str) -> None:
+    """VAD probabilities only (fast): records with ``words`` None. Their text prefixes come from
+    the reference prompt (see :func:`prefix_by_share`) until the ASR pass covers them."""
+    from duetto.audio import load_audio
+    from duetto.vad import load_vad, speech_probabilities
+
+    out = cache_file(split + "-vad")
+    done = {r["id"] for r in _read(out)}
+    vad = load_vad()
+    with out.open("a") as f:
+        for i, row in enumerate(r for r in rows(split) if r["id"] not in done):
+            probs = speech_probabilities(load_audio(DATA / row["audio"]), vad)
+            record = {**row, "vad": [round(float(p), 3) for p in probs], "words": None}
+            f.write(json.dumps(record) + "\n")
+            if i % 200 == 0:
+                print(f"{split} vad: {i + 1}", file=sys.stderr)
 
 
 def extract(split: str, limit: int | None = None, reverse: bool = False) -> None:
@@ -83,7 +101,11 @@ def _read(path: Path) -> list[dict]:
 
 def load_cached(split: str) -> list[dict]:
     """Cached records of ``split`` (both halves when two processes shared the work)."""
-    records = {r["id"]: r for r in _read(cache_file(split)) + _read(cache_file(split + "-rev"))}
+    records = {r["id"]: r for r in _read(cache_file(split + "-vad"))}
+    # Records with the ASR's words replace the VAD-only ones.
+    records.update(
+        {r["id"]: r for r in _read(cache_file(split)) + _read(cache_file(split + "-rev"))}
+    )
     if not records:
         raise SystemExit(f"no cache for {split}: run bench/eot_data.py --split {split} first")
     return sorted(records.values(), key=lambda r: r["id"])
@@ -104,6 +126,19 @@ def prefix_before(words: list, t: float) -> str:
     return " ".join(w for w, s, e in words if (s + e) / 2 < t)
 
 
+def prefix_by_share(record: dict, pause: Pause) -> str:
+    """Without ASR words: the prompt's words in proportion to the speech heard before the
+    pause (at least one word missing at a pause inside the utterance)."""
+    words = record["text"].lower().split()
+    if pause.final:
+        return " ".join(words)
+    runs = speech_runs(np.asarray(record["vad"], np.float32))
+    total = sum(e - s for s, e in runs)
+    before = sum(min(e, pause.start) - s for s, e in runs if s < pause.start)
+    k = int(round(len(words) * before / total)) if total > 0 else 0
+    return " ".join(words[: min(max(k, 0), len(words) - 1)])
+
+
 def decisions(record: dict) -> list[Decision]:
     pauses = find_pauses(np.asarray(record["vad"], np.float32))
     return [
@@ -111,7 +146,9 @@ def decisions(record: dict) -> list[Decision]:
             utt=record["id"],
             speaker=record["speaker"],
             pause=p,
-            prefix=prefix_before(record["words"], p.start),
+            prefix=prefix_before(record["words"], p.start)
+            if record["words"] is not None
+            else prefix_by_share(record, p),
             label=int(p.final),
         )
         for p in pauses
@@ -153,9 +190,15 @@ def main() -> None:
     p.add_argument("--split", action="append", choices=("train", "dev"), required=True)
     p.add_argument("--limit", type=int, help="at most this many new utterances per split")
     p.add_argument("--reverse", action="store_true", help="walk from the end (a second worker)")
+    p.add_argument(
+        "--vad-only", action="store_true", help="VAD only (fast); prompts stand in for ASR"
+    )
     args = p.parse_args()
     for split in args.split:
-        extract(split, args.limit, args.reverse)
+        if args.vad_only:
+            extract_vad(split)
+        else:
+            extract(split, args.limit, args.reverse)
 
 
 if __name__ == "__main__":

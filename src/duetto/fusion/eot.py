@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duetto.errors import ConfigError, ModelNotFoundError
+from duetto.errors import AudioFormatError, ConfigError, ModelNotFoundError
 from duetto.fusion.features import SAMPLE_RATE, frame_features
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -97,6 +97,7 @@ class EndOfTurnModel:
                 "reinstall duetto, or train it with: python bench/train_eot.py train",
             )
         self.variant = variant
+        self.pause_s = pause_s  # silence at the end of the audio given to silence_needed_ms
         self.meta = meta if meta is not None else _load_meta()
         self.survival = self.meta.get("survival") or survival_table(np.zeros(0))
         self.lam = float(self.meta.get("models", {}).get(variant, {}).get("lambda", 1.0))
@@ -131,6 +132,10 @@ class EndOfTurnModel:
         words heard so far. Audio beyond the model's 4 s window is ignored; longer silence at
         the end is trimmed to what the model was trained on."""
         audio = np.asarray(audio, np.float32).reshape(-1)
+        if not np.isfinite(audio).all():
+            raise AudioFormatError(
+                "the audio holds NaN or infinite samples", "pass float32 PCM in [-1, 1]"
+            )
         extra = int(round(max(0.0, pause_s - DECISION_DELAY_S) * SAMPLE_RATE))
         if extra:
             audio = audio[: max(0, len(audio) - extra)]

@@ -59,11 +59,11 @@ class ProsodyCues:
 
     @property
     def slow(self) -> bool:
-        return 0 < self.syllables_per_s < SLOW_SYLLABLES_PER_S
+        return bool(0 < self.syllables_per_s < SLOW_SYLLABLES_PER_S)
 
     @property
     def fast(self) -> bool:
-        return self.syllables_per_s > FAST_SYLLABLES_PER_S
+        return bool(self.syllables_per_s > FAST_SYLLABLES_PER_S)
 
     @property
     def hesitant(self) -> bool:
@@ -73,7 +73,7 @@ class ProsodyCues:
 
     @property
     def hurried(self) -> bool:
-        return self.fast and self.pause_ratio < HIGH_PAUSE_RATIO and not self.hesitant
+        return bool(self.fast and self.pause_ratio < HIGH_PAUSE_RATIO and not self.hesitant)
 
     def describe(self) -> str:
         """A compact phrase for the LLM's context, empty when nothing stands out."""
@@ -106,8 +106,8 @@ class ProsodyCues:
     def to_dict(self) -> dict:
         return {
             **asdict(self),
-            "hesitant": self.hesitant,
-            "hurried": self.hurried,
+            "hesitant": bool(self.hesitant),
+            "hurried": bool(self.hurried),
             "describe": self.describe(),
         }
 
@@ -221,3 +221,8 @@ def prompt_context(cues: ProsodyCues) -> str:
         return ""
     said = f"(The user is {plan.context}.)" if plan.context else ""
     return " ".join(x for x in (said, plan.instruction) if x)
+
+
+def context_provider(audio: np.ndarray, transcript: str) -> str | None:
+    """For the engine's ``context_provider`` hook: one line on how the user spoke, or None."""
+    return prompt_context(analyze_turn(audio, transcript)) or None

@@ -98,6 +98,9 @@ def fuzz_decoder(files: Iterable[str | Path], cases_per_file: int = 100, seed: i
     from duetto.errors import AudioFormatError
 
     rng = np.random.default_rng(seed)
+    files = [Path(f) for f in files]
+    for path in files:  # warm-up: libraries loaded and buffers sized before RSS is measured
+        load_audio(path)
     start, rss_before = time.perf_counter(), _rss_mb()
     cases = decoded = rejected = 0
     failures: list[str] = []

@@ -29,10 +29,11 @@ BOUNDARY_TOKENS = {" ", "^", "$", ".", ",", "?", "!", ";", ":", "—", "…"}
 
 def piper_with_alignments():
     """The bundled Piper voice, patched to report phoneme durations (via the engine's TTS object)."""
+    from duetto.config import TTSSettings
     from duetto.models import piper_voice
     from duetto.tts import load_tts
 
-    tts = load_tts()
+    tts = load_tts(TTSSettings(watermark=False))  # the bare backend (the mark changes no timing)
     voice_class = type(tts.voice)  # piper.PiperVoice, reached through duetto.tts (GPL stays there)
     return voice_class.load(str(piper_voice("bundled")), include_alignments=True)
 

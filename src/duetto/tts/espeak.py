@@ -77,3 +77,30 @@ class EspeakTTS:
             self.lib.espeak_Synchronize()
         if parts:
             yield np.concatenate(parts)
+
+
+_IPA_MODE = 0x02  # espeak_TextToPhonemes phonememode bit 1: IPA as UTF-8
+_PHONEME_SEPARATOR = ord(" ") << 8  # bits 8-23: the character between phonemes
+
+
+def phonemize(text: str, voice: str = "en-us") -> str:
+    """espeak-ng's IPA for ``text``: phonemes separated by spaces, clauses by ``" _ "``."""
+    lib = _library()
+    lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    lib.espeak_TextToPhonemes.argtypes = [
+        ctypes.POINTER(ctypes.c_char_p),
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
+    out = []
+    with _lock:
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ModelNotFoundError(f"unknown espeak-ng voice '{voice}'")
+        buf = ctypes.c_char_p(text.encode("utf-8"))
+        while buf.value:
+            chunk = lib.espeak_TextToPhonemes(
+                ctypes.byref(buf), _CHARS_UTF8, _IPA_MODE | _PHONEME_SEPARATOR
+            )
+            if chunk:
+                out.append(chunk.decode("utf-8", errors="replace"))
+    return " _ ".join(out)

@@ -8,11 +8,6 @@ maps that onto the acoustic model's phones. Without the extra, :func:`arpabet` r
 
 from __future__ import annotations
 
-import ctypes
-
-_IPA_MODE = 0x02  # espeak_TextToPhonemes phonememode bit 1: IPA as UTF-8
-_SEPARATOR = ord(" ") << 8  # bits 8-23: a separator between phonemes
-_TEXT_UTF8 = 1
 _PRIMARY, _SECONDARY = "ˈ", "ˌ"
 # IPA as espeak-ng writes en-us -> ARPAbet (longest symbols are matched first).
 IPA = {
@@ -29,24 +24,9 @@ _SYMBOLS = sorted(IPA, key=len, reverse=True)
 
 def ipa(text: str) -> str:
     """espeak-ng's en-us IPA for ``text`` (phonemes separated by spaces, words by ``" _ "``)."""
-    from duetto.tts import espeak
+    from duetto.tts.espeak import phonemize  # raises MissingExtraError without the piper extra
 
-    lib = espeak._library()  # raises MissingExtraError without the piper extra
-    lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-    lib.espeak_TextToPhonemes.argtypes = [
-        ctypes.POINTER(ctypes.c_char_p),
-        ctypes.c_int,
-        ctypes.c_int,
-    ]
-    out = []
-    with espeak._lock:
-        lib.espeak_SetVoiceByName(b"en-us")
-        buf = ctypes.c_char_p(text.encode("utf-8"))
-        while buf.value:
-            chunk = lib.espeak_TextToPhonemes(ctypes.byref(buf), _TEXT_UTF8, _IPA_MODE | _SEPARATOR)
-            if chunk:
-                out.append(chunk.decode("utf-8", errors="replace"))
-    return " _ ".join(out)
+    return phonemize(text, "en-us")
 
 
 def arpabet(word: str) -> list[str]:

@@ -8,6 +8,7 @@ import time
 
 import httpx
 import jiwer
+import numpy as np
 import openai
 import pytest
 
@@ -94,13 +95,16 @@ def test_speech_in_every_format(client):
         ) as response:
             data = response.read()
         if fmt == "pcm":
-            durations[fmt] = len(data) / 2 / 24_000  # raw 16-bit at 24 kHz, as OpenAI's
+            samples, rate = np.frombuffer(data, "<i2") / 32768, 24_000  # raw, as OpenAI's
         else:
-            durations[fmt] = len(load_audio(data)) / SAMPLE_RATE
+            samples, rate = load_audio(data), SAMPLE_RATE
+        durations[fmt] = len(samples) / rate
+        assert np.abs(samples).max() > 0.2, fmt  # speech, not silence
     reference = durations["wav"]
     assert 1.0 < reference < 5.0
     for fmt, seconds in durations.items():
-        assert seconds == pytest.approx(reference, abs=0.15), (fmt, durations)
+        # Each call is synthesized anew (Piper's durations vary a little) and lossy encoders pad.
+        assert seconds == pytest.approx(reference, rel=0.2), (fmt, durations)
 
 
 def test_speech_is_streamed_as_synthesized(server):

@@ -126,6 +126,11 @@ def test_push_to_talk_commit_and_response_cancel(server, speak):
             updated = await rt.next("session.updated", timeout=30)
             assert updated["session"]["turn_detection"] is None
             assert updated["session"]["agent"] == "story"
+            # Speech followed by a clear is forgotten.
+            rt.feed(np.concatenate([lead(), speak("Good morning.")]), then_silence=False)
+            await rt.feeder
+            await rt.send({"type": "input_audio_buffer.clear"})
+            await rt.next("input_audio_buffer.cleared")
             # Pauses do not end a push-to-talk turn: only the commit does.
             speech = np.concatenate(
                 [lead(), speak("Tell me a story"), lead(1.5), speak("about a dragon")]
@@ -148,6 +153,7 @@ def test_push_to_talk_commit_and_response_cancel(server, speak):
     rt, heard, done, error = run(main())
     assert len(rt.of("input_audio_buffer.speech_stopped")) == 1
     assert "dragon" in normalize(heard["transcript"]) and "story" in normalize(heard["transcript"])
+    assert "morning" not in normalize(heard["transcript"])
     assert done["response"]["status"] == "cancelled"
     assert done["response"]["status_details"]["reason"] == "client_cancelled"
     assert len(done["response"]["duetto"]["agent_text"]) < len(" ".join(StoryResponder.CLAUSES))

@@ -160,6 +160,7 @@ function onEvent(ev) {
     case "input_audio_buffer.speech_started":
       if (app.sources.size) stopPlayback(); // barge-in: the server stops too
       $("partial").textContent = "(speaking)";
+      showError("");
       break;
     case "conversation.item.input_audio_transcription.partial":
       $("partial").textContent = ev.transcript;

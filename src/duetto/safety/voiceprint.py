@@ -101,7 +101,9 @@ def embed(audio: np.ndarray, *, trim: bool = True, vad: str = "webrtc") -> np.nd
     """
     audio = np.asarray(audio, np.float32)
     if not np.all(np.isfinite(audio)) or float(np.max(np.abs(audio), initial=0.0)) < SILENT_PEAK:
-        raise NoSpeechError("the clip is silent (or holds invalid samples)", "record the speaker again")
+        raise NoSpeechError(
+            "the clip is silent (or holds invalid samples)", "record the speaker again"
+        )
     if trim and vad == "webrtc":
         from resemblyzer import preprocess_wav
 

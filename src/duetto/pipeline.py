@@ -283,29 +283,40 @@ class VoiceSession:
             self._reply = None
 
     async def _answer(self, reply: _Reply, audio: np.ndarray) -> None:
+        """Final ASR (and the end-of-turn model), then hand the reply to its speaking thread."""
+        try:
+            text = await self._transcribe_final(reply, audio)
+        except Exception as exc:  # noqa: BLE001 - a failing ASR ends the turn, not the session
+            self._emit(StageError(stage="asr", message=str(exc)))
+            self._drop(reply)
+            return
+        if reply.cancel.is_set():
+            if reply.interrupted and not reply.finished:
+                self._finish_reply(reply)  # cancelled before it spoke: record the turn anyway
+            return
+        if not _has_words(text):
+            self._drop(reply)  # a cough or noise: nothing to answer
+            return
+        context = self.context_provider(audio, text) if self.context_provider else None
+        if not reply.held:
+            self._emit_final(reply)
+        threading.Thread(target=self._speak, args=(reply, text, context), daemon=True).start()
+
+    async def _transcribe_final(self, reply: _Reply, audio: np.ndarray) -> str:
         turn = reply.turn
         started = time.perf_counter()
         result = await self._loop.run_in_executor(None, lambda: self.asr.transcribe(audio))
         reply.metrics["asr_ms"] = (time.perf_counter() - started) * 1000
         reply.metrics["asr_rtf"] = result.rtf
-        if reply.cancel.is_set():
-            return
         if self.end_of_turn is not None and reply.held and self._turn is turn:
             needed = await self._loop.run_in_executor(
                 None, self.end_of_turn.silence_needed_ms, audio, result.text
             )
             if self._turn is turn and turn.last_voiced_wall <= started:
                 turn.silence_needed_ms = needed
-        turn.text = reply.text = result.text
-        if not _has_words(result.text):
-            self._drop(reply)  # a cough or noise: nothing to answer
-            return
-        context = self.context_provider(audio, result.text) if self.context_provider else None
-        if not reply.held:
-            self._emit_final(reply)
-        threading.Thread(
-            target=self._speak, args=(reply, result.text, context), daemon=True
-        ).start()
+        if not reply.cancel.is_set() or reply.interrupted:  # a dropped reply leaves the turn alone
+            turn.text = reply.text = result.text
+        return result.text
 
     def _emit_final(self, reply: _Reply) -> None:
         self._emit(Transcript(text=reply.text or "", final=True, t=round(self.now(), 3)))
@@ -442,6 +453,23 @@ class VoiceSession:
         self._emit(Interrupt(t=stopped_at, stopped_at=stopped_at, said=said))
         if reply.generated:
             self._maybe_finish(reply)  # fully generated but still playing: record what was heard
+
+    def end_turn(self) -> bool:
+        """End the user's turn now, as if silence had (push-to-talk release, a client's commit).
+
+        False when no speech has been heard since the last turn ended."""
+        turn = self._turn
+        if turn is None:
+            return False
+        self._end_turn(turn, decided_wall=time.perf_counter())
+        return True
+
+    def discard_turn(self) -> None:
+        """Forget the speech heard since the last turn ended (a client's buffer clear)."""
+        turn, self._turn = self._turn, None
+        self._speech_run = 0
+        if turn is not None:
+            self._drop_speculation(turn)
 
     def interrupt(self) -> None:
         """Stop the agent now (a client's response.cancel)."""

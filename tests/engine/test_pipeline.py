@@ -15,7 +15,7 @@ import pytest
 from duetto.audio import SAMPLE_RATE
 from duetto.config import Settings
 from duetto.dialogue import APOLOGY, Conversation, Memory, Turn
-from duetto.frames import AgentText, Interrupt, SpeechAudio, Transcript, TurnDone
+from duetto.frames import AgentText, Interrupt, SpeechAudio, SpeechStopped, Transcript, TurnDone
 from duetto.talk import Engine, make_dialogue_audio, render_timeline, run_session
 
 
@@ -224,3 +224,43 @@ def test_dead_llm_mid_turn_apologises_and_the_session_goes_on(engine):
     assert any(
         isinstance(f, SpeechAudio) and f.text == APOLOGY for f in result.frames
     )  # spoken, not just logged
+
+
+def test_cancel_right_at_the_end_of_turn_records_the_turn_and_frees_the_session(engine, speak):
+    """A client's response.cancel while the final ASR may still run: nothing hangs or leaks."""
+    audio = np.concatenate(
+        [
+            np.zeros(8000, np.float32),
+            speak("What time is it?"),
+            np.zeros(3 * SAMPLE_RATE, np.float32),
+        ]
+    )
+    responder = ScriptedResponder()
+    step = int(0.02 * SAMPLE_RATE)
+
+    async def main():
+        session = engine.session(responder, realtime=True)
+        frames = []
+
+        async def consume():
+            async for frame in session.events():
+                frames.append(frame)
+                if isinstance(frame, SpeechStopped):
+                    session.interrupt()
+
+        consumer = asyncio.ensure_future(consume())
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for sent in range(0, len(audio), step):
+            session.push(audio[sent : sent + step])
+            await asyncio.sleep(max(0.0, start + (sent + step) / SAMPLE_RATE - loop.time()))
+        await asyncio.wait_for(session.close(), timeout=30)
+        await consumer
+        return frames, session
+
+    frames, session = asyncio.run(main())
+    done = [f.metrics for f in frames if isinstance(f, TurnDone)]
+    assert len(done) == 1 and done[0].interrupted and done[0].agent_text == ""
+    assert not any(isinstance(f, SpeechAudio) for f in frames)  # nothing was played
+    assert responder.memory.turns[0].interrupted
+    assert not session.busy()

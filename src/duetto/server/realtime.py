@@ -11,7 +11,6 @@ import asyncio
 import copy
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -58,20 +57,8 @@ CONTAINER_MAGIC = {b"RIFF": "WAV", b"OggS": "Ogg", b"fLaC": "FLAC", b"ID3": "MP3
 
 
 class RealtimeSession(VoiceSession):
-    """A voice session a client can also steer by hand (push-to-talk commit, clear)."""
-
-    def end_turn(self) -> bool:
-        """End the user's turn now, as if silence had ended it. False when no speech was heard."""
-        turn = self._turn
-        if turn is None:
-            return False
-        self._end_turn(turn, decided_wall=time.perf_counter())
-        return True
-
-    def discard_turn(self) -> None:
-        """Forget the speech heard since the last turn ended."""
-        self._turn = None
-        self._speech_run = 0
+    """A voice session a client can also steer by hand (push-to-talk commit, clear): the
+    engine's own :meth:`VoiceSession.end_turn` and :meth:`VoiceSession.discard_turn`."""
 
 
 @dataclass

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from duetto.apps.bank.encoder import SentenceEncoder  # noqa: E402
-from duetto.apps.bank.heads import fit_softmax  # noqa: E402
 from duetto.apps.bank.nlu import WEIGHTS  # noqa: E402
 from duetto.apps.bank.training import (  # noqa: E402
     ACT_C,
@@ -32,6 +31,7 @@ from duetto.apps.bank.training import (  # noqa: E402
     banking77_cross_validation,
     encode_cached,
     fit_act_head,
+    fit_b77_head,
     fit_slot_head,
     load_banking77,
     load_nlupp,
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         c = max(scores, key=scores.get)
         report["banking77_cv"] = {str(k): round(v, 4) for k, v in scores.items()}
-    b77 = fit_softmax(x, labels, c)
+    b77 = fit_b77_head(x, labels, c)
 
     examples = load_nlupp(args.data)
     nlupp = encode_cached(encoder, [e.text for e in examples], args.cache, "nlupp")

@@ -22,7 +22,10 @@ from duetto.apps.bank.heads import LinearHead, fit_sigmoids, fit_softmax
 DEFAULT_CACHE = Path.home() / ".cache" / "duetto" / "bank-nlu"
 # Head settings. B77_C: the default when scripts/train_bank_nlu.py skips its 5-fold CV on
 # BANKING77 train. ACT_C, SLOT_C: chosen by the NLU++ 4-fold CV (bench/bank_nlu.py --nlupp-grid).
-B77_C = 0.1
+B77_C = 0.05
+# The intent head reads only the last layer's slice of the pooled feature: on a 20% holdout of
+# BANKING77 train the last layer alone scored 91.9%, layers 4-6 together 91.4%.
+B77_LAYERS = (6,)
 ACT_C = 0.05
 SLOT_C = 0.1
 OUTSIDE = "O"
@@ -150,6 +153,27 @@ def nlupp_cross_validation(
     )
 
 
+def b77_columns(width: int = 384) -> np.ndarray:
+    """Columns of the pooled sentence feature that the BANKING77 head reads."""
+    return np.concatenate(
+        [
+            np.arange(POOL_LAYERS.index(layer) * width, (POOL_LAYERS.index(layer) + 1) * width)
+            for layer in B77_LAYERS
+        ]
+    )
+
+
+def fit_b77_head(x: np.ndarray, y: list[str], c: float) -> LinearHead:
+    """Softmax head on the :func:`b77_columns` of ``x``; other columns get zero weight."""
+    cols = b77_columns()
+    part = fit_softmax(x[:, cols], y, c)
+    weights = np.zeros((len(part.labels), x.shape[1]))
+    weights[:, cols] = part.weights
+    mean, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    mean[cols], scale[cols] = part.mean, part.scale
+    return LinearHead(part.labels, weights, part.bias, mean, scale)
+
+
 def banking77_cross_validation(
     x: np.ndarray, y: list[str], c: float, folds: int = 5, seed: int = 0
 ) -> float:
@@ -159,7 +183,7 @@ def banking77_cross_validation(
     accs = []
     y_arr = np.array(y)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y_arr):
-        head = fit_softmax(x[tr], list(y_arr[tr]), c)
+        head = fit_b77_head(x[tr], list(y_arr[tr]), c)
         pred = np.array(head.labels)[head.logits(x[te]).argmax(1)]
         accs.append(float((pred == y_arr[te]).mean()))
     return float(np.mean(accs))

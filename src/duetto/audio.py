@@ -86,7 +86,15 @@ def _decode_with_av(data: bytes, label: str) -> tuple[np.ndarray, int]:
             rate = stream.rate or SAMPLE_RATE
     except AudioFormatError:
         raise
-    except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
+    # A corrupt header can leave a stream without a rate or layout (AttributeError, TypeError).
+    except (
+        av.error.FFmpegError,
+        ValueError,
+        IndexError,
+        OSError,
+        AttributeError,
+        TypeError,
+    ) as exc:
         raise AudioFormatError(
             f"{label} is not audio duetto can decode ({type(exc).__name__})",
             f"give a {SUPPORTED} file",

@@ -47,11 +47,6 @@ def test_fuzz_truncated_files_never_crash(audio_files):
     assert report.rss_after_mb - report.rss_before_mb < 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: duetto.audio._decode_with_av lets AttributeError ('AudioStream' has no "
-    "'rate') escape for a bit-flipped WAV instead of AudioFormatError; remove this marker once fixed",
-)
 def test_fuzz_bit_flipped_files_never_crash(audio_files):
     report = fuzz_decoder(
         audio_files[:1], cases_per_file=60, seed=0, kinds=("flip", "flip+truncate")

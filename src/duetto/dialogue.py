@@ -24,7 +24,13 @@ INTERRUPTED_MARK = " [interrupted]"
 
 
 class Responder(Protocol):
-    """Turns the user's words into the agent's reply, streamed as speakable clauses."""
+    """Turns the user's words into the agent's reply, streamed as speakable clauses.
+
+    The engine may call :meth:`respond` speculatively, at a pause, and drop the reply unheard if
+    the user goes on. A responder whose ``respond`` has side effects (a bank that moves money on
+    "yes") sets a class attribute ``speculative = False``: it then hears confirmed turns only
+    (the ASR still runs early, so little latency is lost).
+    """
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]: ...
 

@@ -84,6 +84,7 @@ class _Reply:
     heard_samples: int = 0  # how much of the turn's audio the reply was made from
     held_audio: list[tuple[np.ndarray, str]] = field(default_factory=list)
     text: str | None = None  # the final transcript the reply answers, once the ASR is done
+    waiting: tuple[str, str | None] | None = None  # (text, context) held for a confirmed turn
     clauses: list[str] = field(default_factory=list)
     # (start, end, text) of each audio chunk on the output timeline
     spans: list[tuple[float, float, str]] = field(default_factory=list)
@@ -298,8 +299,14 @@ class VoiceSession:
             self._drop(reply)  # a cough or noise: nothing to answer
             return
         context = self.context_provider(audio, text) if self.context_provider else None
+        if reply.held and not getattr(self.responder, "speculative", True):
+            reply.waiting = (text, context)  # this responder hears confirmed turns only
+            return
         if not reply.held:
             self._emit_final(reply)
+        self._start_speaking(reply, text, context)
+
+    def _start_speaking(self, reply: _Reply, text: str, context: str | None) -> None:
         threading.Thread(target=self._speak, args=(reply, text, context), daemon=True).start()
 
     async def _transcribe_final(self, reply: _Reply, audio: np.ndarray) -> str:
@@ -378,6 +385,10 @@ class VoiceSession:
         held, reply.held_audio = reply.held_audio, []
         for samples, text in held:
             self._schedule_audio(reply, samples, text)
+        if reply.waiting is not None:
+            text, context = reply.waiting
+            reply.waiting = None
+            self._start_speaking(reply, text, context)
         if reply.generated:
             self._maybe_finish(reply)
 

@@ -264,3 +264,40 @@ def test_cancel_right_at_the_end_of_turn_records_the_turn_and_frees_the_session(
     assert not any(isinstance(f, SpeechAudio) for f in frames)  # nothing was played
     assert responder.memory.turns[0].interrupted
     assert not session.busy()
+
+
+class CountingResponder(ScriptedResponder):
+    def __init__(self, speculative: bool):
+        super().__init__()
+        self.speculative = speculative
+        self.heard: list[str] = []
+
+    def respond(self, user_text, *, context=None):
+        self.heard.append(user_text)
+        yield "Done."
+
+
+@pytest.mark.parametrize("speculative", [True, False])
+def test_a_responder_with_side_effects_hears_only_confirmed_turns(engine, speak, speculative):
+    pause = np.zeros(int(0.35 * SAMPLE_RATE), np.float32)  # past speculation, short of the end
+    audio = np.concatenate(
+        [
+            np.zeros(8000, np.float32),
+            speak("Transfer fifty pounds"),
+            pause,
+            speak("to my savings account."),
+            np.zeros(3 * SAMPLE_RATE, np.float32),
+        ]
+    )
+    responder = CountingResponder(speculative)
+
+    async def main():
+        return await run_session(engine.session(responder), audio, realtime=True)
+
+    result = asyncio.run(main())
+    assert len(result.turns) == 1 and "savings" in result.turns[0].user_text.lower()
+    assert "savings" in responder.heard[-1].lower()
+    if not speculative:
+        # Never asked about the half-turn "Transfer fifty pounds" (a speculative responder may
+        # have been, its reply dropped unheard).
+        assert len(responder.heard) == 1

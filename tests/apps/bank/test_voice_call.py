@@ -22,7 +22,6 @@ CALLER = (
 def test_voice_call_identifies_transfers_with_a_correction_and_freezes_a_card(tmp_path):
     pytest.importorskip("torch", reason="the bank NLU needs the 'ml' extra")
     from duetto.apps.bank.agent import BankAgent
-    from duetto.apps.bank.cli import make_safe_for_bank
     from duetto.apps.bank.db import open_bank
     from duetto.apps.bank.nlu import BankNLU
     from duetto.apps.bank.responder import BankResponder
@@ -31,7 +30,6 @@ def test_voice_call_identifies_transfers_with_a_correction_and_freezes_a_card(tm
     from duetto.talk import Engine, make_dialogue_audio, talk_file
 
     settings = load_settings(None, {"turn.barge_in": False})
-    make_safe_for_bank(settings)
     engine = Engine.load(settings)
     caller = make_dialogue_audio(engine.tts, CALLER, gap_s=4.0)
     path = write_wav(tmp_path / "caller.wav", caller, SAMPLE_RATE)

@@ -66,16 +66,6 @@ def build_agent(db: str | None, today: dt.date | None = None, small_talk=None):
     return BankAgent(bank, BankNLU(), today=today, small_talk=small_talk)
 
 
-def make_safe_for_bank(settings) -> None:
-    """Voice settings for a call that can move money.
-
-    No speculative replies: the engine may start a reply during a short pause and throw it away
-    if the caller goes on, but the bank agent acts when it replies ("yes" confirms a transfer), so
-    it must only ever hear finished turns.
-    """
-    settings.turn.speculate_after_ms = 0
-
-
 def cmd_bank(args: argparse.Namespace) -> int:
     from duetto.cli import settings_from_args
 
@@ -136,7 +126,6 @@ def _voice(agent, settings, args) -> int:
             "voice mode needs duetto's talk loop, which this build lacks", "use --text"
         ) from exc
     responder = BankResponder(agent)
-    make_safe_for_bank(settings)
     if args.input:
         result = talk_file(
             args.input,

@@ -14,6 +14,10 @@ _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 class BankResponder:
     """Streams the agent's reply sentence by sentence, so speech starts after the first one."""
 
+    # The agent moves money on "yes": it must only ever hear confirmed turns, never a
+    # speculative one the engine might drop (see duetto.dialogue.Responder).
+    speculative = False
+
     def __init__(self, agent: BankAgent):
         self.agent = agent
         self.interrupted_replies = 0

@@ -279,7 +279,7 @@ def make_dialogue_audio(
     return np.concatenate(parts)
 
 
-def talk_live(settings: Settings, show: bool = True) -> int:
+def talk_live(settings: Settings, show: bool = True, responder: Responder | None = None) -> int:
     """``duetto talk`` with no input: microphone in, speaker out."""
     try:
         import sounddevice as sd
@@ -295,13 +295,13 @@ def talk_live(settings: Settings, show: bool = True) -> int:
             "no microphone or speaker found", "use --input FILE to talk from a file"
         ) from None
     engine = Engine.load(settings)
-    return asyncio.run(_live(engine, sd, show))
+    return asyncio.run(_live(engine, sd, show, responder))
 
 
-async def _live(engine: Engine, sd, show: bool) -> int:
+async def _live(engine: Engine, sd, show: bool, responder: Responder | None) -> int:
     import queue
 
-    session = engine.session(realtime=True)
+    session = engine.session(responder, realtime=True)
     loop = asyncio.get_running_loop()
     playback: queue.Queue[np.ndarray | None] = queue.Queue()
     rate = session.sample_rate

@@ -42,7 +42,7 @@ HIDDEN = 64
 # Held-out share of train speakers, for early stopping and the decision rule.
 VAL_SHARE = 0.2
 TTS_TURNS = 400
-EPOCHS = 6  # enough on this shared 2-core machine; val AUC is still creeping up by then
+EPOCHS = int(os.environ.get("EOT_EPOCHS", 15))
 PATIENCE = 3
 
 
@@ -595,6 +595,13 @@ def cutoff_rate(meta: list[dict], waits: np.ndarray) -> float:
     return float(np.mean(list(cut.values())))
 
 
+def _one_thread() -> None:
+    """One torch thread: on a busy machine two spinning OpenMP threads ran ~10x slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -607,6 +614,7 @@ def main() -> None:
     )
     p.add_argument("--tts-turns", type=int, default=TTS_TURNS)
     args = p.parse_args()
+    _one_thread()
     for stage in args.stages:
         if stage == "export-text":
             export_text()

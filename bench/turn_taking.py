@@ -319,9 +319,9 @@ def plot(methods: dict, path: str) -> None:
             linewidth=2.4 if name.startswith("fused (gate)") else 1.5,
         )
     ax.axhline(TARGET * 100, color="grey", linestyle=":", linewidth=1)
-    ax.text(2900, TARGET * 100 + 0.6, "5%", color="grey", ha="right")
+    ax.text(1480, TARGET * 100 + 0.6, "5%", color="grey", ha="right")
     ax.set_xlim(100, 1500)
-    ax.set_ylim(0, 60)
+    ax.set_ylim(0, 40)
     ax.set_xlabel("mean wait after the real end of the turn (ms)")
     ax.set_ylabel("turns cut off at least once (%)")
     ax.set_title("End-of-turn detection, speechocean762 dev (VAD pauses >= 100 ms)")

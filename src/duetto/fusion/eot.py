@@ -83,6 +83,7 @@ class EndOfTurnModel:
         variant: str = DEFAULT_VARIANT,
         path: str | Path | None = None,
         meta: dict | None = None,
+        pause_s: float = DECISION_DELAY_S,
     ):
         import onnxruntime
 
@@ -136,6 +137,10 @@ class EndOfTurnModel:
             raise AudioFormatError(
                 "the audio holds NaN or infinite samples", "pass float32 PCM in [-1, 1]"
             )
+        if not np.isfinite(audio).all():
+            raise AudioFormatError(
+                "the audio holds NaN or infinite samples", "pass float32 PCM in [-1, 1]"
+            )
         extra = int(round(max(0.0, pause_s - DECISION_DELAY_S) * SAMPLE_RATE))
         if extra:
             audio = audio[: max(0, len(audio) - extra)]
@@ -166,6 +171,11 @@ class EndOfTurnModel:
         train speakers to cut off at most 5% of turns.
         """
         return wait_for(probability, self.survival, self.lam if lam is None else lam)
+
+    def silence_needed_ms(self, audio: np.ndarray, transcript: str) -> float:
+        """The engine's ``EndOfTurn`` protocol: silence (ms, from the pause's start) that ends the
+        turn, for audio that ends ``pause_s`` (set at construction) into the pause."""
+        return 1000.0 * self.wait_seconds(self.probability(audio, transcript, self.pause_s))
 
     def decide(
         self, audio: np.ndarray, transcript: str = "", pause_s: float = DECISION_DELAY_S

@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import require_shared
+from duetto.audio import SAMPLE_RATE, load_audio
+from duetto.errors import AudioFormatError, ConfigError, ModelNotFoundError
+from duetto.fusion.eot import DECISION_DELAY_S, MAX_WAIT_S, EndOfTurnModel, survival_table, wait_for
+from duetto.fusion.pauses import find_pauses
+from duetto.vad import speech_probabilities
+
+# A small real slice of dev: enough pauses to tell ends from mid-turn pauses, a few seconds to run.
+N_DEV = 60
+
+
+@pytest.fixture(scope="module")
+def gated():
+    return EndOfTurnModel("gated")
+
+
+@pytest.fixture(scope="module")
+def dev_pauses():
+    """(audio up to 100 ms into each pause, prompt words in proportion, is it the real end)."""
+    root = require_shared("speechocean762")
+    rows = [json.loads(line) for line in open(root / "dev.jsonl")][:N_DEV]
+    out = []
+    for row in rows:
+        audio = load_audio(root / row["audio"])
+        probs = speech_probabilities(audio)
+        pauses = find_pauses(probs)
+        words = row["text"].lower().split()
+        speech = (probs >= 0.5).sum()
+        for p in pauses:
+            end = int((p.start + DECISION_DELAY_S) * SAMPLE_RATE)
+            clip = audio[:end] if end <= len(audio) else np.pad(audio, (0, end - len(audio)))
+            heard = (probs[: int(p.start / 0.032)] >= 0.5).sum() / max(speech, 1)
+            k = len(words) if p.final else min(len(words) - 1, round(heard * len(words)))
+            out.append((clip, " ".join(words[:k]), p.final))
+    return out
+
+
+def test_wait_rule_is_monotone_and_bounded():
+    table = survival_table(np.array([0.15, 0.2, 0.3, 0.5, 0.9, 1.4]))
+    waits = [wait_for(p, table, lam=5.0) for p in np.linspace(0.01, 0.99, 30)]
+    assert all(a >= b for a, b in zip(waits, waits[1:], strict=False))
+    assert waits[0] > 1.0 and waits[-1] == pytest.approx(DECISION_DELAY_S)
+    assert all(DECISION_DELAY_S <= w <= MAX_WAIT_S for w in waits)
+
+
+def test_real_ends_score_higher_than_mid_turn_pauses(gated, dev_pauses):
+    from sklearn.metrics import roc_auc_score
+
+    labels = [final for _, _, final in dev_pauses]
+    fused = [gated.probability(clip, text) for clip, text, _ in dev_pauses]
+    assert sum(labels) >= N_DEV * 0.9 and len(labels) - sum(labels) >= 20
+    assert roc_auc_score(labels, fused) > 0.8
+    waits = [gated.wait_seconds(p) for p in fused]
+    mean_end = np.mean([w for w, final in zip(waits, labels, strict=False) if final])
+    mean_mid = np.mean([w for w, final in zip(waits, labels, strict=False) if not final])
+    assert mean_end < mean_mid  # the rule waits longer where the user is likely to go on
+
+
+def test_the_words_move_the_fused_decision(gated, speak):
+    pad = np.zeros(int(DECISION_DELAY_S * SAMPLE_RATE), np.float32)
+    audio = np.concatenate([speak("I would like to book a table."), pad])
+    done = gated.probability(audio, "I would like to book a table")
+    unfinished = gated.probability(audio, "I would like to")
+    assert done > unfinished + 0.2
+    assert gated.wait_seconds(done) < gated.wait_seconds(unfinished)
+
+
+def test_engine_protocol_and_bad_input(gated):
+    audio = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
+    ms = gated.silence_needed_ms(audio, "hello")
+    assert DECISION_DELAY_S * 1000 <= ms <= MAX_WAIT_S * 1000
+    assert 0.0 <= gated.probability(np.zeros(0, np.float32), "") <= 1.0  # nothing heard yet
+    with pytest.raises(AudioFormatError):
+        gated.probability(np.full(1000, np.nan, np.float32), "hi")
+    with pytest.raises(ConfigError):
+        EndOfTurnModel("telepathy")
+    with pytest.raises(ModelNotFoundError):
+        EndOfTurnModel("gated", path="/nonexistent/eot.onnx")

@@ -11,6 +11,7 @@ clean turn audio), so no system grades itself.
 
 Systems (see --systems):
 - duetto           the default engine, LLM in-process (llama.cpp)  -> the targets
+- duetto-silence   the same with the end-of-turn model off (500 ms of silence ends a turn)
 - duetto-server    duetto with the LLM behind the same llama.cpp server Pipecat uses
 - duetto-nospec    duetto-server with speculative replies switched off (shows their effect)
 - pipecat-recommended / pipecat-matched   bench/systems/pipecat_runner.py (bench extra)
@@ -47,6 +48,7 @@ SPECULATE_S = 0.2  # duetto's default turn.speculate_after_ms  # a deliberate mi
 
 SYSTEMS = {
     "duetto": ["bench/systems/duetto_runner.py"],
+    "duetto-silence": ["bench/systems/duetto_runner.py", "--set", "turn.end_of_turn=silence"],
     "duetto-server": ["bench/systems/duetto_runner.py", "--server"],
     "duetto-nospec": [
         "bench/systems/duetto_runner.py",

@@ -35,6 +35,11 @@ class TurnSettings:
     # end of turn is being confirmed; the audio is held back, and dropped if the user goes on).
     # 0 turns speculation off.
     speculate_after_ms: int = 200
+    # How the end of a turn is decided at each pause: "silence" (end_silence_ms, always), or an
+    # end-of-turn model fusing the sound of the last seconds with the words so far
+    # (duetto.fusion.eot: gated | xattn | audio | text; docs/turn-taking.md). The model is asked
+    # at the speculation point, so it needs speculate_after_ms > 0.
+    end_of_turn: str = "gated"
     # Speech resuming this soon after a turn ended, before the agent has said anything, continues
     # that turn (the pause was mid-sentence); the pending reply is dropped.
     resume_window_ms: int = 1500
@@ -65,6 +70,8 @@ class LLMSettings:
     api_key_env: str = "DUETTO_LLM_API_KEY"
     remote_model: str = "default"
     max_tokens: int = 48
+    # Tell the LLM how the user spoke (slowly, with long pauses, hurried...; duetto.fusion.prosody).
+    prosody_context: bool = True
     temperature: float = 0.3
     # Fixed sampling seed: the same conversation gets the same replies (reproducible tests, demos).
     seed: int = 1234
@@ -86,6 +93,9 @@ class TTSSettings:
     # Every synthesized clip carries an inaudible watermark (duetto.safety.watermark) saying
     # that a machine spoke it, which backend, and on which day. Off only for research use.
     watermark: bool = True
+    # Speak each clause in the style its words call for (apologetic, urgent, calm...): rate,
+    # pitch and volume (duetto.fusion.style).
+    styles: bool = True
 
 
 @dataclass

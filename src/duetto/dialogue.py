@@ -75,6 +75,10 @@ class Memory:
         for turn in reversed(kept):
             agent = turn.agent + (INTERRUPTED_MARK if turn.interrupted else "")
             out += [Message("user", turn.user), Message("assistant", agent)]
+        if context:
+            # After the history, not in the first system line: the prompt's fixed start stays
+            # cached in the LLM from turn to turn.
+            out.append(Message("system", context))
         if user_text is not None:
             out.append(Message("user", user_text))
         return out

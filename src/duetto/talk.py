@@ -45,6 +45,7 @@ class Engine:
     asr: object
     tts: object
     load_seconds: dict = field(default_factory=dict)
+    end_of_turn: object = None
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
@@ -62,7 +63,12 @@ class Engine:
         t = time.perf_counter()
         load_vad()
         times["vad"] = time.perf_counter() - t
-        return cls(settings, load_vad, asr, tts, times)
+        engine = cls(settings, load_vad, asr, tts, times)
+        t = time.perf_counter()
+        engine.end_of_turn = load_end_of_turn(settings)
+        if engine.end_of_turn is not None:
+            times["end_of_turn"] = time.perf_counter() - t
+        return engine
 
     def session(self, responder: Responder | None = None, realtime: bool = True) -> VoiceSession:
         if responder is None:
@@ -76,7 +82,25 @@ class Engine:
             tts=self.tts,
             responder=responder,
             realtime=realtime,
+            end_of_turn=self.end_of_turn,
+            context_provider=_prosody_context if self.settings.llm.prosody_context else None,
         )
+
+
+def load_end_of_turn(settings: Settings):
+    """The end-of-turn model the settings ask for (None: silence alone ends turns)."""
+    turn = settings.turn
+    if turn.end_of_turn == "silence" or turn.speculate_after_ms <= 0:
+        return None
+    from duetto.fusion.eot import EndOfTurnModel
+
+    return EndOfTurnModel(turn.end_of_turn, pause_s=turn.speculate_after_ms / 1000)
+
+
+def _prosody_context(audio: np.ndarray, transcript: str) -> str | None:
+    from duetto.fusion.prosody import context_provider
+
+    return context_provider(audio, transcript)
 
 
 @dataclass

@@ -35,7 +35,7 @@ MIN_CLAUSE_WORDS = 4
 
 def few_shot_prompt(messages: list[Message]) -> str:
     """A plain-text dialogue: system line, examples, the conversation, and an open agent line."""
-    system = " ".join(m.content for m in messages if m.role == "system")
+    system = messages[0].content if messages and messages[0].role == "system" else ""
     lines = [system.strip(), ""]
     for user, agent in EXAMPLES:
         lines += [f"{USER}: {user}", f"{AGENT}: {agent}"]
@@ -44,6 +44,8 @@ def few_shot_prompt(messages: list[Message]) -> str:
             lines.append(f"{USER}: {_one_line(m.content)}")
         elif m.role == "assistant":
             lines.append(f"{AGENT}: {_one_line(m.content)}")
+        elif m is not messages[0]:
+            lines.append(f"({_one_line(m.content).strip('()')})")  # a note on this turn
     lines.append(f"{AGENT}:")
     return "\n".join(lines)
 

@@ -51,7 +51,7 @@ def load_tts(settings: TTSSettings | None = None, language: str | None = None) -
         and settings.voice == "bundled"
     ):
         settings = dataclasses.replace(settings, backend="espeak", voice=language)
-    key = (settings.backend, settings.voice, settings.watermark)
+    key = (settings.backend, settings.voice, settings.watermark, settings.styles)
     if key in _LOADED:
         return _LOADED[key]
     if settings.backend == "piper":
@@ -66,10 +66,35 @@ def load_tts(settings: TTSSettings | None = None, language: str | None = None) -
         raise ConfigError(
             f"unknown TTS backend '{settings.backend}'", f"use one of: {', '.join(BACKENDS)}"
         )
+    if settings.styles:
+        tts = StyledTTS(tts)  # before the watermark: a pitch change would blur the mark
     if settings.watermark:
         tts = WatermarkedTTS(tts, WATERMARK_MODEL_IDS[settings.backend])
     _LOADED[key] = tts
     return tts
+
+
+class StyledTTS:
+    """Speaks each text in the style its words call for (duetto.fusion.style): rate, pitch, volume."""
+
+    def __init__(self, inner: TTS):
+        self.inner = inner
+        self.sample_rate = inner.sample_rate
+        self.name = inner.name
+        self.load_seconds = getattr(inner, "load_seconds", 0.0)
+
+    def stream(self, text: str, *, speed: float = 1.0) -> Iterator[np.ndarray]:
+        from duetto.fusion.style import StyleRenderer, style_for, tts_speed
+
+        style = style_for(text)
+        renderer = StyleRenderer(style)
+        for chunk in self.inner.stream(text, speed=tts_speed(style, speed)):
+            out = renderer.process(chunk)
+            if len(out):
+                yield out
+        tail = renderer.flush()
+        if len(tail):
+            yield tail
 
 
 class WatermarkedTTS:

@@ -42,6 +42,7 @@ class Turn:
     user: str
     agent: str
     interrupted: bool = False
+    note: str | None = None  # how the user spoke (prosody context), kept so the prompt repeats
 
 
 @dataclass
@@ -59,13 +60,13 @@ class Memory:
     def messages(
         self, count_tokens, user_text: str | None = None, context: str | None = None
     ) -> list[Message]:
-        system = self.system_prompt + (f"\n{context}" if context else "")
-        budget = (
-            self.max_tokens - count_tokens(system) - (count_tokens(user_text) if user_text else 0)
-        )
+        system = self.system_prompt
+        budget = self.max_tokens - count_tokens(system)
+        budget -= sum(count_tokens(text) for text in (user_text, context) if text)
         kept: list[Turn] = []
         for turn in reversed(self.turns):
             cost = count_tokens(turn.user) + count_tokens(turn.agent) + 8  # role tags and newlines
+            cost += count_tokens(turn.note) if turn.note else 0
             if cost > budget:
                 break
             budget -= cost
@@ -74,10 +75,12 @@ class Memory:
         out = [Message("system", system)]
         for turn in reversed(kept):
             agent = turn.agent + (INTERRUPTED_MARK if turn.interrupted else "")
+            if turn.note:
+                out.append(Message("system", turn.note))
             out += [Message("user", turn.user), Message("assistant", agent)]
         if context:
-            # After the history, not in the first system line: the prompt's fixed start stays
-            # cached in the LLM from turn to turn.
+            # Next to its turn, not in the first system line, and kept in the history: the
+            # prompt then only grows at its end, and the LLM reuses its cache turn after turn.
             out.append(Message("system", context))
         if user_text is not None:
             out.append(Message("user", user_text))
@@ -93,6 +96,7 @@ class Conversation:
         self.memory = memory
         self.last_error: str | None = None
         self.first_token_at: float | None = None  # perf_counter() of the last reply's first token
+        self._notes: dict[str, str | None] = {}  # user text -> the context its reply was given
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Conversation:
@@ -105,6 +109,7 @@ class Conversation:
         )
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
+        self._notes[user_text] = context
         messages = self.memory.messages(self.llm.count_tokens, user_text, context)
         splitter = ClauseSplitter()
         spoke = False
@@ -132,7 +137,9 @@ class Conversation:
             yield FALLBACK
 
     def record(self, user_text: str, agent_text: str, *, interrupted: bool = False) -> None:
-        self.memory.add(Turn(user_text, agent_text, interrupted))
+        note = self._notes.pop(user_text, None)
+        self._notes.clear()
+        self.memory.add(Turn(user_text, agent_text, interrupted, note))
 
     def reply_text(self, user_text: str) -> str:
         """The whole reply as text, recorded in memory (for ``duetto chat``)."""

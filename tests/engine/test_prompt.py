@@ -60,3 +60,13 @@ def test_interrupted_turn_is_marked_in_the_prompt():
     prompt = few_shot_prompt(memory.messages(lambda t: len(t.split()), "stop"))
     assert "Assistant: Once upon a [interrupted]" in prompt
     assert prompt.endswith("User: stop\nAssistant:")
+
+
+def test_a_turn_note_stays_in_the_history_so_the_prompt_only_grows_at_its_end():
+    memory = Memory("S")
+    count = lambda text: len(text.split())  # noqa: E731
+    first = few_shot_prompt(memory.messages(count, "hello", "(The user is speaking slowly.)"))
+    memory.add(Turn("hello", "Hi there.", note="(The user is speaking slowly.)"))
+    second = few_shot_prompt(memory.messages(count, "how are you", "(The user sounds hurried.)"))
+    assert second.startswith(first.removesuffix("Assistant:"))  # the LLM's cache stays valid
+    assert "(The user sounds hurried.)\nUser: how are you\nAssistant:" in second

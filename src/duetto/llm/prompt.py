@@ -10,7 +10,7 @@ from duetto.llm import Message
 USER, AGENT = "User", "Assistant"
 
 # The model would go on to write the user's next line; these end its turn.
-STOP = ("\nUser", "\nAssistant", "User:", "\n\n", "<end_of_turn>", "<start_of_turn>")
+STOP = ("\nUser", "\nAssistant", "User:", "\n\n", "\n(", "<end_of_turn>", "<start_of_turn>")
 
 EXAMPLES = (
     ("Hi there, who am I talking to?", "Hi, I'm duetto, a voice assistant. How can I help you today?"),

@@ -197,7 +197,7 @@ def cmd_chat(args) -> int:
     messages = args.message or None
     interactive = messages is None and sys.stdin.isatty()
     replies = []
-    source = messages if messages is not None else _stdin_lines(interactive)
+    source = messages if messages is not None else stdin_lines(interactive)
     for line in source:
         if not line.strip():
             continue
@@ -210,7 +210,8 @@ def cmd_chat(args) -> int:
     return 0
 
 
-def _stdin_lines(interactive: bool):
+def stdin_lines(interactive: bool):
+    """Lines typed on stdin (with a 'you: ' prompt when interactive), until end of input."""
     while True:
         if interactive:
             print("you: ", end="", flush=True)

@@ -87,11 +87,13 @@ def cmd_bank(args: argparse.Namespace) -> int:
 
 
 def _text(agent, args) -> int:
+    from duetto.cli import stdin_lines
+
     interactive = args.message is None and sys.stdin.isatty()
     turns = [{"user": None, "agent": agent.greeting()}]
     if not args.json:
         print(f"bank: {agent.greeting()}" if interactive else agent.greeting(), flush=True)
-    source = args.message if args.message is not None else _stdin_lines(interactive)
+    source = args.message if args.message is not None else stdin_lines(interactive)
     for line in source:
         if not line.strip():
             continue
@@ -104,16 +106,6 @@ def _text(agent, args) -> int:
     if args.json:
         print(json.dumps(turns, indent=2, ensure_ascii=False))
     return 0
-
-
-def _stdin_lines(interactive: bool):
-    while True:
-        if interactive:
-            print("you: ", end="", flush=True)
-        line = sys.stdin.readline()
-        if not line:
-            return
-        yield line.rstrip("\n")
 
 
 def _voice(agent, settings, args) -> int:

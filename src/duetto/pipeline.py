@@ -92,6 +92,7 @@ class _Reply:
     generated: bool = False  # the responder and TTS are done (audio may still be playing)
     finished: bool = False  # recorded in history and reported: played out, or interrupted
     interrupted: bool = False
+    timer_set: bool = False  # a check is scheduled for when the audio has played out
 
 
 class VoiceSession:
@@ -415,10 +416,17 @@ class VoiceSession:
             return
         playing = self._play_cursor - self.now()
         if playing > 1e-3 and not reply.cancel.is_set():
-            if self.realtime:  # also checked on every push; this covers a client that went quiet
-                self._loop.call_later(playing, self._maybe_finish, reply)
+            # Also checked on every push; one timer covers a client that went quiet (not one timer
+            # per push, which piled up 50 a second while the reply played).
+            if self.realtime and not reply.timer_set:
+                reply.timer_set = True
+                self._loop.call_later(playing, self._timer_expired, reply)
             return
         self._finish_reply(reply)
+
+    def _timer_expired(self, reply: _Reply) -> None:
+        reply.timer_set = False
+        self._maybe_finish(reply)
 
     def _finish_reply(self, reply: _Reply) -> None:
         reply.finished = True

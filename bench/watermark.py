@@ -9,6 +9,9 @@ Audibility: watermark-to-signal ratio and PESQ (wide-band, 16 kHz) of marked vs.
     .venv/bin/python bench/watermark.py                       # 300 clips, all 2,400 utterances
     .venv/bin/python bench/watermark.py --clips 20 --null 100  # a quick look
 
+Results are journalled per clip and per utterance under ~/.cache/duetto/bench-watermark/ (keyed
+by a hash of the detector code): a stopped run resumes where it was; --fresh starts over.
+
 PESQ needs the ``pesq`` package (bench only: it wraps the ITU-T P.862 reference code, whose
 licence is not an open-source one).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import time
@@ -50,16 +54,54 @@ def make_clips(n: int, seed: int = 0):
     texts = [r["text"] for r in csv.DictReader(open(DATA / "banking" / "banking77" / "test.csv"))]
     rng = np.random.default_rng(seed)
     clips = []
+    t0 = time.time()
     while len(clips) < n:
         text = " ".join(texts[i] for i in rng.integers(0, len(texts), 2))
         chunks = [c for c in tts.stream(text) if len(c)]
         if sum(map(len, chunks)) / tts.sample_rate >= MIN_CLIP_S:
             clips.append(chunks)
+            if len(clips) % 50 == 0:
+                print(
+                    f"  synthesized {len(clips)}/{n} clips ({time.time() - t0:.0f} s)", flush=True
+                )
     CACHE.mkdir(parents=True, exist_ok=True)
     arr = np.empty(len(clips), dtype=object)
     arr[:] = clips
     np.savez(cache, chunks=arr, rate=tts.sample_rate)
     return clips, tts.sample_rate
+
+
+def code_version() -> str:
+    """Hash of the detector and transformation code: partial results are only reused for it."""
+    h = hashlib.sha1()
+    for name in ("watermark.py", "transforms.py"):
+        h.update((ROOT / "src" / "duetto" / "safety" / name).read_bytes())
+    return h.hexdigest()[:10]
+
+
+class Journal:
+    """Results appended one JSON line per item, so a stopped run resumes where it was."""
+
+    def __init__(self, path: Path, fresh: bool = False):
+        self.path = path
+        self.done: dict[int, dict] = {}
+        if path.exists() and not fresh:
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by the stop
+                    continue
+                self.done[row["i"]] = row
+        elif path.exists():
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.done:
+            print(f"  resuming: {len(self.done)} items already in {path}", flush=True)
+
+    def add(self, row: dict) -> None:
+        self.done[row["i"]] = row
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def babble(rate: int, n_talkers: int = 6, seconds: float = 10.0) -> np.ndarray:
@@ -76,25 +118,28 @@ def babble(rate: int, n_talkers: int = 6, seconds: float = 10.0) -> np.ndarray:
     return out
 
 
-def transformations(rate: int, noise: np.ndarray, rng: np.random.Generator):
-    def crop2(x, r):
+def transformations(noise: np.ndarray):
+    """The issue's transformations (and two references); ``rng`` draws crops and noise seeds."""
+
+    def crop2(x, r, rng):
         start = float(rng.uniform(0, max(0.0, len(x) / r - 2.0)))
         return T.crop(x, r, 2.0, start)
 
+    def window1(x, r, rng):
+        return T.crop(x, r, 1.0, float(rng.uniform(0.2, max(0.2, len(x) / r - 1.2))))
+
     return {
-        "none": lambda x, r: (x, r),
-        "mp3 64k": lambda x, r: T.reencode(x, r, "mp3"),
-        "opus 64k": lambda x, r: T.reencode(x, r, "opus"),
-        "8 kHz and back": lambda x, r: T.telephone(x, r),
-        "white 20 dB": lambda x, r: T.add_noise(x, r, None, 20, seed=int(rng.integers(1 << 30))),
-        "babble 20 dB": lambda x, r: T.add_noise(x, r, noise, 20, seed=int(rng.integers(1 << 30))),
-        "speed +5%": lambda x, r: T.speed(x, r, 1.05),
-        "speed -5%": lambda x, r: T.speed(x, r, 0.95),
+        "none": lambda x, r, rng: (x, r),
+        "mp3 64k": lambda x, r, rng: T.reencode(x, r, "mp3"),
+        "opus 64k": lambda x, r, rng: T.reencode(x, r, "opus"),
+        "8 kHz and back": lambda x, r, rng: T.telephone(x, r),
+        "white 20 dB": lambda x, r, rng: T.add_noise(x, r, None, 20, int(rng.integers(1 << 30))),
+        "babble 20 dB": lambda x, r, rng: T.add_noise(x, r, noise, 20, int(rng.integers(1 << 30))),
+        "speed +5%": lambda x, r, rng: T.speed(x, r, 1.05),
+        "speed -5%": lambda x, r, rng: T.speed(x, r, 0.95),
         "crop 2 s": crop2,
-        "volume 0.8": lambda x, r: T.volume(x, r, 0.8),
-        "1 s window": lambda x, r: T.crop(
-            x, r, 1.0, float(rng.uniform(0.2, max(0.2, len(x) / r - 1.2)))
-        ),
+        "volume 0.8": lambda x, r, rng: T.volume(x, r, 0.8),
+        "1 s window": window1,
     }
 
 
@@ -108,10 +153,13 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("robustness", "null"), help="run one half (e.g. in parallel)"
     )
+    parser.add_argument(
+        "--fresh", action="store_true", help="ignore partial results of an earlier run"
+    )
     args = parser.parse_args()
     t0 = time.time()
     if args.only == "null":
-        false_positives(args.null)
+        false_positives(args.null, args.fresh)
         return
     clips, rate = make_clips(args.clips)
     rng = np.random.default_rng(1)
@@ -145,55 +193,73 @@ def main() -> None:
         print("PESQ: not measured (pip install pesq)")
 
     print("\n== detection after each transformation")
-    print(
-        f"{'transformation':<16} {'detected':>9} {'rate':>7} {'payload ok':>11} {'mean z':>7} {'min z':>6} {'s/clip':>7}"
-    )
-    noise = babble(rate)
-    saved = {}
-    for name, transform in transformations(rate, noise, np.random.default_rng(2)).items():
-        t1 = time.time()
-        found = exact = 0
-        zs = []
-        for m, payload in zip(marked, payloads, strict=True):
-            y, r = transform(m, rate)
+    transforms = transformations(babble(rate))
+    journal = Journal(CACHE / f"robustness-{len(clips)}-{code_version()}.jsonl", args.fresh)
+    t1 = time.time()
+    todo = [i for i in range(len(clips)) if i not in journal.done]
+    for k, i in enumerate(todo, 1):
+        row = {"i": i}
+        # One generator per clip: a resumed run draws the same crops and noise as a whole one.
+        rng = np.random.default_rng([2, i])
+        for name, transform in transforms.items():
+            y, r = transform(marked[i], rate, rng)
+            t2 = time.time()
             d = detect(y, r)
-            found += d.found
-            exact += d.found and d.payload == payload
-            zs.append(d.score)
-        saved[name] = zs
-        n = len(marked)
-        print(f"{name:<16} {found:>5}/{n:<3} {found / n:>7.1%} {exact / n:>11.1%} {np.mean(zs):>7.2f} "
-              f"{np.min(zs):>6.2f} {(time.time() - t1) / n:>7.2f}", flush=True)  # fmt: skip
+            row[name] = [bool(d.found), bool(d.found and d.payload == payloads[i]), d.score,
+                         round(time.time() - t2, 3)]  # fmt: skip
+        row["unmarked"] = detect(plain[i], rate).score
+        journal.add(row)
+        if k % 25 == 0 or k == len(todo):
+            rows = list(journal.done.values())
+            worst = min(transforms, key=lambda n: sum(r[n][0] for r in rows))
+            left = (time.time() - t1) / k * (len(todo) - k)
+            print(f"  {len(rows)}/{len(clips)} clips; weakest so far: {worst} "
+                  f"{sum(r[worst][0] for r in rows)}/{len(rows)}; {left / 60:.0f} min left",
+                  flush=True)  # fmt: skip
+    rows = [journal.done[i] for i in range(len(clips))]
+    n = len(rows)
+    print(f"{'transformation':<16} {'detected':>9} {'rate':>7} {'payload ok':>11} {'mean z':>7} "
+          f"{'min z':>6} {'detect s':>8}")  # fmt: skip
+    saved = {}
+    for name in transforms:
+        found, exact, z, sec = (np.array([r[name][j] for r in rows]) for j in range(4))
+        saved[name] = z.tolist()
+        print(f"{name:<16} {int(found.sum()):>5}/{n:<3} {found.mean():>7.1%} {exact.mean():>11.1%} "
+              f"{z.mean():>7.2f} {z.min():>6.2f} {sec.mean():>8.2f}")  # fmt: skip
 
     print("\n== false positives (unmarked audio)")
-    fp = [detect(p, rate) for p in plain]
-    saved["unmarked tts"] = [d.score for d in fp]
+    zs = np.array([r["unmarked"] for r in rows])
+    saved["unmarked tts"] = zs.tolist()
     if args.save:
         Path(args.save).write_text(json.dumps(saved))
-    print(
-        f"unmarked TTS clips: {sum(d.found for d in fp)}/{len(fp)} flagged, max z {max(d.score for d in fp):.2f}"
-    )
+    from duetto.safety.watermark import THRESHOLD
+
+    print(f"unmarked TTS clips: {int((zs >= THRESHOLD).sum())}/{n} flagged, max z {zs.max():.2f}")
     if args.only != "robustness":
-        false_positives(args.null)
+        false_positives(args.null, args.fresh)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 
-def false_positives(n: int) -> None:
+def false_positives(n: int, fresh: bool = False) -> None:
     """The detector on real, unmarked speech: speechocean762 train + dev."""
+    from duetto.safety.watermark import THRESHOLD
+
     rows = []
     for split in ("train", "dev"):
         rows += [json.loads(line) for line in open(SO / f"{split}.jsonl")]
     # Interleaved order: a run stopped early is still an even sample of both splits.
     rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))][:n]
+    journal = Journal(CACHE / f"null-{code_version()}.jsonl", fresh)
     t1 = time.time()
-    found = []
-    for i, r in enumerate(rows, 1):
-        found.append(detect(load_audio(SO / r["audio"]), 16_000))
-        if i % 100 == 0 or i == len(rows):
-            zs = np.array([d.score for d in found])
-            print(f"speechocean762 utterances: {sum(d.found for d in found)}/{len(zs)} flagged, "
+    todo = [i for i in range(len(rows)) if i not in journal.done]
+    for k, i in enumerate(todo, 1):
+        d = detect(load_audio(SO / rows[i]["audio"]), 16_000)
+        journal.add({"i": i, "id": rows[i]["id"], "z": d.score})
+        if k % 100 == 0 or k == len(todo):
+            zs = np.array([journal.done[j]["z"] for j in range(len(rows)) if j in journal.done])
+            print(f"speechocean762 utterances: {int((zs >= THRESHOLD).sum())}/{len(zs)} flagged, "
                   f"max z {zs.max():.2f}, 99th percentile {np.percentile(zs, 99):.2f}, "
-                  f"{(time.time() - t1) / len(zs):.2f} s each", flush=True)  # fmt: skip
+                  f"{(time.time() - t1) / k:.2f} s each", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

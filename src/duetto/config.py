@@ -92,6 +92,9 @@ class TTSSettings:
     backend: str = "piper"  # piper | espeak
     voice: str = "bundled"  # a Piper voice name/path, or an espeak-ng voice for backend=espeak
     speed: float = 1.0
+    # How much Piper's delivery varies from run to run (its noise scales, multiplied): 1 is the
+    # voice's own setting, 0 gives the same audio for the same text every time (tests, benchmarks).
+    variation: float = 1.0
     # Every synthesized clip carries an inaudible watermark (duetto.safety.watermark) saying
     # that a machine spoke it, which backend, and on which day. Off only for research use.
     watermark: bool = True
@@ -107,6 +110,26 @@ class MemorySettings:
 
 
 @dataclass
+class ServerSettings:
+    """Limits of ``duetto serve`` (docs/server.md); the API keys are flags or $DUETTO_API_KEY."""
+
+    # OpenAI's own upload limit for audio files.
+    max_upload_mb: float = 25.0
+    # Longest audio a transcription decodes: a 25 MB file of compressed silence can hold hours.
+    max_audio_s: float = 600.0
+    # Requests per minute per API key (per client address without a key); a minute's worth may
+    # come at once. Each one can cost seconds of CPU, so a laptop serves a few per second. 0 = off.
+    rate_limit_per_min: int = 120
+    # A stage with nothing to show for this long answers with an error instead of hanging.
+    asr_timeout_s: float = 120.0
+    llm_timeout_s: float = 60.0
+    tts_timeout_s: float = 60.0
+    # Browser origins allowed to call the API (comma-separated, "*" for any). Empty: no CORS
+    # headers, so other web pages cannot use a server on localhost through a visitor's browser.
+    cors_origins: str = ""
+
+
+@dataclass
 class Settings:
     vad: VADSettings = field(default_factory=VADSettings)
     turn: TurnSettings = field(default_factory=TurnSettings)
@@ -114,6 +137,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     tts: TTSSettings = field(default_factory=TTSSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def override(self, section: str, key: str, value: Any, source: str = "flag") -> None:
         target = getattr(self, section, None)

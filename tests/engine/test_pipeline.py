@@ -36,9 +36,9 @@ def silence_engine(engine):
     return Engine(settings, engine.vad_factory, engine.asr, engine.tts, {}, end_of_turn=None)
 
 
-def test_two_spoken_questions_get_two_replies(engine):
+def test_two_spoken_questions_get_two_replies(engine, tts):
     questions = ["What is the capital of Spain?", "How many days are there in a year?"]
-    audio = make_dialogue_audio(engine.tts, questions, gap_s=8.0)
+    audio = make_dialogue_audio(tts, questions, gap_s=8.0)
 
     async def main():
         return await run_session(engine.session(), audio, realtime=True)
@@ -207,16 +207,15 @@ class _FlakyLLMServer(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def test_dead_llm_mid_turn_apologises_and_the_session_goes_on(engine):
+def test_dead_llm_mid_turn_apologises_and_the_session_goes_on(engine, tts):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyLLMServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         settings = Settings()
         settings.llm.url = f"http://127.0.0.1:{server.server_port}/v1"
         conversation = Conversation.from_settings(settings)
-        audio = make_dialogue_audio(
-            engine.tts, ["What is the weather like?", "And tomorrow?"], gap_s=7.0
-        )
+        # The gap leaves the whole apology (~5 s) time to play out even on a loaded machine.
+        audio = make_dialogue_audio(tts, ["What is the weather like?", "And tomorrow?"], gap_s=10.0)
 
         async def main():
             return await run_session(engine.session(conversation), audio, realtime=True)

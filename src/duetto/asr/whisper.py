@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 
@@ -24,6 +25,8 @@ MIN_WINDOW_S = 10.0
 # Fast English speech is about 4 words (~6 tokens) a second; the cap stops runaway repetition.
 MAX_TOKENS_PER_S = 12
 NO_REPEAT_NGRAM = 4
+# Two sentences in a row this alike (difflib ratio over words) are one said twice by a loop.
+REPEAT_SIMILARITY = 0.75
 
 
 class WhisperASR:
@@ -130,13 +133,27 @@ class WhisperASR:
 
 
 def _drop_repeats(text: str) -> str:
-    """'A b c. A b c.' -> 'A b c.': a sentence said again word for word is a decoding loop."""
+    """'A b c. A b c.' -> 'A b c.': a sentence said again, word for word or nearly (Whisper's
+    repeats on short windows vary a word or two: 'help me' -> 'help help me'), is a decoding loop."""
     sentences = re.split(r"(?<=[.!?])\s+", text)
     kept: list[str] = []
     for sentence in sentences:
-        if not kept or sentence.lower().strip(".!? ") != kept[-1].lower().strip(".!? "):
+        if not kept or not _same_sentence(sentence, kept[-1]):
             kept.append(sentence)
     return " ".join(kept)
+
+
+def _same_sentence(a: str, b: str) -> bool:
+    words_a, words_b = _words(a), _words(b)
+    if words_a == words_b:
+        return True
+    if min(len(words_a), len(words_b)) < 4:
+        return False
+    return difflib.SequenceMatcher(None, words_a, words_b).ratio() >= REPEAT_SIMILARITY
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w' ]", " ", text.lower()).split()
 
 
 def _segment(seg) -> Segment:

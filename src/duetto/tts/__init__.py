@@ -51,13 +51,19 @@ def load_tts(settings: TTSSettings | None = None, language: str | None = None) -
         and settings.voice == "bundled"
     ):
         settings = dataclasses.replace(settings, backend="espeak", voice=language)
-    key = (settings.backend, settings.voice, settings.watermark, settings.styles)
+    key = (
+        settings.backend,
+        settings.voice,
+        settings.variation,
+        settings.watermark,
+        settings.styles,
+    )
     if key in _LOADED:
         return _LOADED[key]
     if settings.backend == "piper":
         from duetto.tts.piper import PiperTTS
 
-        tts: TTS = PiperTTS(settings.voice)
+        tts: TTS = PiperTTS(settings.voice, settings.variation)
     elif settings.backend == "espeak":
         from duetto.tts.espeak import EspeakTTS
 

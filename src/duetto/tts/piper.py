@@ -13,7 +13,7 @@ from duetto.models import piper_voice
 
 
 class PiperTTS:
-    def __init__(self, voice: str = "bundled"):
+    def __init__(self, voice: str = "bundled", variation: float = 1.0):
         try:
             from piper import PiperVoice
         except ImportError:
@@ -27,6 +27,9 @@ class PiperTTS:
         self.load_seconds = time.perf_counter() - started
         self.sample_rate = self.voice.config.sample_rate
         self.name = path.stem
+        config = self.voice.config
+        self.noise_scale = config.noise_scale * max(variation, 0.0)
+        self.noise_w_scale = config.noise_w_scale * max(variation, 0.0)
         # onnxruntime sessions are thread-safe, but phonemization through espeak is not.
         self._lock = threading.Lock()
 
@@ -35,7 +38,12 @@ class PiperTTS:
 
         if not text.strip():
             return
-        config = SynthesisConfig(length_scale=1.0 / max(speed, 0.1), volume=0.8)
+        config = SynthesisConfig(
+            length_scale=1.0 / max(speed, 0.1),
+            noise_scale=self.noise_scale,
+            noise_w_scale=self.noise_w_scale,
+            volume=0.8,
+        )
         with self._lock:
             chunks = self.voice.synthesize(text, config)
             for chunk in chunks:

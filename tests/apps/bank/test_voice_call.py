@@ -19,7 +19,7 @@ CALLER = (
 
 
 @pytest.mark.slow
-def test_voice_call_identifies_transfers_with_a_correction_and_freezes_a_card(tmp_path):
+def test_voice_call_identifies_transfers_with_a_correction_and_freezes_a_card(tmp_path, tts):
     pytest.importorskip("torch", reason="the bank NLU needs the 'ml' extra")
     from duetto.apps.bank.agent import BankAgent
     from duetto.apps.bank.db import open_bank
@@ -31,7 +31,7 @@ def test_voice_call_identifies_transfers_with_a_correction_and_freezes_a_card(tm
 
     settings = load_settings(None, {"turn.barge_in": False})
     engine = Engine.load(settings)
-    caller = make_dialogue_audio(engine.tts, CALLER, gap_s=4.0)
+    caller = make_dialogue_audio(tts, CALLER, gap_s=4.0)
     path = write_wav(tmp_path / "caller.wav", caller, SAMPLE_RATE)
     bank = open_bank(tmp_path / "bank.sqlite3", today=TODAY)
     alice = bank.customer_by_number("20481357")

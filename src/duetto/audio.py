@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from duetto.errors import AudioFormatError, DuettoError, EmptyAudioError
+from duetto.errors import AudioFormatError, AudioTooLongError, DuettoError, EmptyAudioError
 
 # Whisper and Silero VAD both work at 16 kHz; converting once at the edge keeps every stage simple.
 SAMPLE_RATE = 16_000
@@ -18,22 +18,41 @@ SAMPLE_RATE = 16_000
 AudioSource = str | Path | bytes | BinaryIO
 
 SUPPORTED = "wav, flac, ogg/opus, mp3, m4a or webm"
+# Sample rates a real recording can have; a corrupt header claiming 3 Hz or 2 GHz would make the
+# resampler allocate terabytes (found by the decoder fuzzer).
+MIN_RATE, MAX_RATE = 4_000, 384_000
+# Above this up/down factor (rates with a tiny common divisor, e.g. 15,999 Hz) polyphase filters
+# get huge and slow; FFT resampling costs the same for any pair of rates.
+MAX_POLYPHASE_FACTOR = 1_000
+# libsndfile reads this many samples at a time (4 MB of float32).
+READ_BLOCK_SAMPLES = 1 << 20
 
 
 def load_audio(
-    source: AudioSource, sample_rate: int = SAMPLE_RATE, name: str | None = None
+    source: AudioSource,
+    sample_rate: int = SAMPLE_RATE,
+    name: str | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Decode any common audio file (path, bytes or file object) to float32 mono at ``sample_rate``.
 
-    Raises :class:`AudioFormatError` for bytes that are not decodable audio and
-    :class:`EmptyAudioError` when the audio holds no samples.
+    Raises :class:`AudioFormatError` for bytes that are not decodable audio,
+    :class:`EmptyAudioError` when the audio holds no samples and :class:`AudioTooLongError` when
+    it lasts more than ``max_seconds`` (checked while decoding: a small compressed file can hold
+    hours of silence).
     """
     label, data = _read_bytes(source, name)
     if not data:
         raise EmptyAudioError(f"{label} is empty (0 bytes)", f"give a {SUPPORTED} file")
-    samples, rate = _decode(data, label)
+    samples, rate = _decode(data, label, max_seconds)
     if samples.size == 0:
         raise EmptyAudioError(f"{label} holds no audio samples", "record or choose a longer file")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioFormatError(
+            f"{label} claims a sample rate of {rate} Hz (corrupt header?)",
+            f"give a {SUPPORTED} file at {MIN_RATE}-{MAX_RATE} Hz",
+        )
+    _check_length(len(samples), rate, max_seconds, label)
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     return resample(samples.astype(np.float32, copy=False), rate, sample_rate)
@@ -50,7 +69,14 @@ def _read_bytes(source: AudioSource, name: str | None) -> tuple[str, bytes]:
     return name or getattr(source, "name", "the audio"), source.read()
 
 
-def _decode(data: bytes, label: str) -> tuple[np.ndarray, int]:
+def _check_length(frames: int, rate: int, max_seconds: float | None, label: str) -> None:
+    if max_seconds is not None and rate > 0 and frames > max_seconds * rate:
+        raise AudioTooLongError(
+            f"{label} lasts more than the limit of {max_seconds:g} s", "split it into shorter files"
+        )
+
+
+def _decode(data: bytes, label: str, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     if _is_truncated_wav(data):
@@ -58,15 +84,34 @@ def _decode(data: bytes, label: str) -> tuple[np.ndarray, int]:
             f"{label} is a truncated WAV file (its data ends early)", "re-export it"
         )
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
-        return samples, rate
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            _check_length(f.frames, f.samplerate, max_seconds, label)
+            return _read_blocks(f, max_seconds, label), f.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, AudioTooLongError):
         pass  # not a format libsndfile knows (mp3 on old builds, m4a, webm), or a FLAC stream of
-        # unknown length that it misreads as huge: try FFmpeg
-    return _decode_with_av(data, label)
+        # unknown length that it misreads as huge: try FFmpeg, which counts the real samples
+    return _decode_with_av(data, label, max_seconds)
 
 
-def _decode_with_av(data: bytes, label: str) -> tuple[np.ndarray, int]:
+def _read_blocks(f, max_seconds: float | None, label: str) -> np.ndarray:
+    """Read block by block: a corrupt header may claim a trillion frames (or channels), and
+    reading it in one call would allocate them all before finding out (decoder fuzzer)."""
+    block = max(1, READ_BLOCK_SAMPLES // max(1, f.channels))
+    parts, frames = [], 0
+    while True:
+        part = f.read(block, dtype="float32", always_2d=True)
+        if not len(part):
+            break
+        parts.append(part)
+        frames += len(part)
+        _check_length(frames, f.samplerate, max_seconds, label)
+    samples = np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)
+    return samples[:, 0] if samples.shape[1] == 1 else samples
+
+
+def _decode_with_av(
+    data: bytes, label: str, max_seconds: float | None = None
+) -> tuple[np.ndarray, int]:
     import av
 
     try:
@@ -77,24 +122,23 @@ def _decode_with_av(data: bytes, label: str) -> tuple[np.ndarray, int]:
             resampler = av.AudioResampler(
                 format="flt", layout="mono", rate=stream.rate or SAMPLE_RATE
             )
-            parts = []
+            rate = stream.rate or SAMPLE_RATE
+            parts, frames = [], 0
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().reshape(-1))
+                    frames += parts[-1].size
+                _check_length(frames, rate, max_seconds, label)
             for out in resampler.resample(None):
                 parts.append(out.to_ndarray().reshape(-1))
-            rate = stream.rate or SAMPLE_RATE
-    except AudioFormatError:
+    except (AudioFormatError, AudioTooLongError):
         raise
-    # A corrupt header can leave a stream without a rate or layout (AttributeError, TypeError).
-    except (
-        av.error.FFmpegError,
-        ValueError,
-        IndexError,
-        OSError,
-        AttributeError,
-        TypeError,
-    ) as exc:
+    # The bytes come from users: whatever PyAV raises on them (FFmpeg errors, and on a corrupt
+    # header AttributeError, TypeError, KeyError... from a half-built stream) means "not audio we
+    # can decode". MemoryError is left alone: it is about this machine, not the file.
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001
         raise AudioFormatError(
             f"{label} is not audio duetto can decode ({type(exc).__name__})",
             f"give a {SUPPORTED} file",
@@ -125,7 +169,13 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
     g = gcd(int(rate_in), int(rate_out))
-    return resample_poly(samples, rate_out // g, rate_in // g).astype(np.float32)
+    up, down = rate_out // g, rate_in // g
+    if max(up, down) > MAX_POLYPHASE_FACTOR:
+        from scipy.signal import resample as fft_resample
+
+        length = int(round(len(samples) * rate_out / rate_in))
+        return fft_resample(samples, length).astype(np.float32)
+    return resample_poly(samples, up, down).astype(np.float32)
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:

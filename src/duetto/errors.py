@@ -34,6 +34,13 @@ class EmptyAudioError(AudioFormatError):
     code = "empty_audio"
 
 
+class AudioTooLongError(DuettoError):
+    """The audio lasts longer than the caller accepts (e.g. the server's --max-audio-s)."""
+
+    http_status = 413
+    code = "audio_too_long"
+
+
 class NoSpeechError(DuettoError):
     """The audio holds no speech the VAD could find."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +22,14 @@ from duetto.config import Settings, load_settings
 from duetto.errors import DuettoError
 from duetto.server import openai_routes, realtime
 from duetto.server.agents import available_agents
-from duetto.server.errors import AuthenticationError, UploadTooLargeError, error_body, error_payload
+from duetto.server.errors import (
+    AuthenticationError,
+    UploadTooLargeError,
+    error_body,
+    error_headers,
+    error_payload,
+)
+from duetto.server.limits import client_id
 from duetto.server.state import AgentFactory, ServerConfig, ServerState, get_state
 
 log = logging.getLogger(__name__)
@@ -73,7 +80,8 @@ def create_app(
 ) -> FastAPI:
     """The duetto server. Models load at startup unless a loaded ``engine`` is given."""
     settings = settings or load_settings()
-    state = ServerState(settings, config or ServerConfig(), available_agents(agents))
+    config = config or ServerConfig.from_settings(settings.server)
+    state = ServerState(settings, config, available_agents(agents))
     state.engine = engine
 
     @asynccontextmanager
@@ -86,6 +94,16 @@ def create_app(
     app.state.duetto = state
     _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware)
+    if config.cors_origins:  # off unless configured: no CORS header at all by default
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(  # outermost, so preflights and errors get their headers too
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After", "X-Sample-Rate"],
+        )
     app.include_router(openai_routes.router)
     app.include_router(realtime.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -107,11 +125,16 @@ def create_app(
             },
             "load_seconds": state.load_seconds,
             "active_sessions": state.open_sessions,
-            "auth_required": bool(state.config.api_key),
+            "auth_required": bool(state.config.keys),
             "agents": sorted(state.agents),
         }
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
     async def metrics(request: Request):
         body, media_type = get_state(request).metrics.render()
         return Response(body, media_type=media_type)
@@ -121,13 +144,13 @@ def create_app(
 
 # ----------------------------------------------------------------------------- errors
 def _install_error_handlers(app: FastAPI) -> None:
-    def respond(request: Request, status: int, body: dict) -> JSONResponse:
+    def respond(request: Request, status: int, body: dict, headers=None) -> JSONResponse:
         _count_error(request.scope, status, body)
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(DuettoError)
     async def duetto_error(request: Request, exc: DuettoError):
-        return respond(request, *error_payload(exc))
+        return respond(request, *error_payload(exc), error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -196,12 +219,15 @@ class GatewayMiddleware:
         try:
             receive = await self._guard(scope, receive, state)
             await self.app(scope, receive, send_wrapper)
-        except DuettoError as exc:
+        except Exception as exc:
             if status_seen:
                 raise  # the response has started: too late to send an error instead
+            if not isinstance(exc, DuettoError):
+                log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             status, body = error_payload(exc)
             _count_error(scope, status, body)
-            await JSONResponse(body, status_code=status)(scope, receive, send_wrapper)
+            response = JSONResponse(body, status_code=status, headers=error_headers(exc))
+            await response(scope, receive, send_wrapper)
         finally:
             status = status_seen[0] if status_seen else 500
             state.metrics.requests.labels(scope["method"], _route(scope), str(status)).inc()
@@ -212,7 +238,10 @@ class GatewayMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        if not state.config.key_ok(key):
+        key_ok = state.config.key_ok(key)
+        # Before the key check, so guesses at a key spend their address's budget.
+        state.limiter.take(client_id(key, key_ok, state.config.keys, scope.get("client")))
+        if not key_ok:
             raise AuthenticationError(
                 "missing or wrong API key",
                 "send 'Authorization: Bearer KEY' (the client's api_key)",

@@ -30,11 +30,27 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
         "--api-key",
-        default=os.environ.get("DUETTO_API_KEY"),
-        help="require this key as 'Authorization: Bearer KEY' on /v1/ (default $DUETTO_API_KEY)",
+        action="append",
+        help="require this key as 'Authorization: Bearer KEY' on /v1/; repeat for several keys, "
+        "each with its own rate limit (default: $DUETTO_API_KEY, comma-separated)",
     )
-    p.add_argument(
-        "--max-upload-mb", type=float, default=25.0, help="largest upload accepted (default 25)"
+    limits = p.add_argument_group("limits (also [server] in the config file, $DUETTO_SERVER_*)")
+    limits.add_argument("--max-upload-mb", type=float, help="largest request body (default 25)")
+    limits.add_argument(
+        "--max-audio-s", type=float, help="longest audio a transcription accepts (default 600)"
+    )
+    limits.add_argument(
+        "--rate-limit",
+        type=int,
+        help="requests per minute per API key, or per address without keys; 0 = off (default 120)",
+    )
+    limits.add_argument("--asr-timeout", type=float, help="seconds ASR may take (default 120)")
+    limits.add_argument("--llm-timeout", type=float, help="seconds the LLM may be silent (60)")
+    limits.add_argument("--tts-timeout", type=float, help="seconds TTS may be silent (60)")
+    limits.add_argument(
+        "--cors-origins",
+        help="browser origins allowed to call the API, comma-separated or '*' (default: none, "
+        "no CORS headers)",
     )
     p.add_argument(
         "--agent", default="assistant", help="agent for realtime sessions that name none"
@@ -57,17 +73,14 @@ def cmd_serve(args) -> int:
 
     if not 0 < args.port < 65536:
         raise DuettoError(f"port {args.port} is out of range", "use 1 to 65535")
-    if args.max_upload_mb <= 0:
-        raise DuettoError("--max-upload-mb must be positive")
+    settings = settings_from_args(args)
+    _apply_limit_flags(settings, args)
+    config = ServerConfig.from_settings(
+        settings.server, _api_keys(args.api_key), default_agent=args.agent
+    )
     _check_port_free(args.host, args.port)
     started = time.perf_counter()
-    settings = settings_from_args(args)
     engine, seconds = load_engine(settings)
-    config = ServerConfig(
-        api_key=args.api_key or None,
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        default_agent=args.agent,
-    )
     app = create_app(settings, config, engine=engine)
     state = app.state.duetto
     state.load_seconds = seconds
@@ -79,7 +92,7 @@ def cmd_serve(args) -> int:
         "url": f"http://{args.host}:{args.port}",
         "load_seconds": seconds,
         "ready_after_s": round(time.perf_counter() - started, 2),
-        "auth_required": bool(config.api_key),
+        "auth_required": bool(config.keys),
         "agents": sorted(state.agents),
     }
     if args.json:
@@ -100,6 +113,37 @@ def cmd_serve(args) -> int:
         ws_max_size=WS_MAX_FRAME_BYTES,
     )
     return 0
+
+
+# flag -> [server] setting
+LIMIT_FLAGS = {
+    "max_upload_mb": "max_upload_mb",
+    "max_audio_s": "max_audio_s",
+    "rate_limit": "rate_limit_per_min",
+    "asr_timeout": "asr_timeout_s",
+    "llm_timeout": "llm_timeout_s",
+    "tts_timeout": "tts_timeout_s",
+    "cors_origins": "cors_origins",
+}
+
+
+def _apply_limit_flags(settings, args) -> None:
+    for flag, key in LIMIT_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            settings.override("server", key, value)
+    server = settings.server
+    for key in ("max_upload_mb", "max_audio_s", "asr_timeout_s", "llm_timeout_s", "tts_timeout_s"):
+        if getattr(server, key) <= 0:
+            flag = next(f for f, k in LIMIT_FLAGS.items() if k == key).replace("_", "-")
+            raise DuettoError(f"--{flag} must be positive, got {getattr(server, key)}")
+    if server.rate_limit_per_min < 0:
+        raise DuettoError("--rate-limit must be 0 (off) or more")
+
+
+def _api_keys(flags: list[str] | None) -> tuple[str, ...]:
+    given = flags if flags else os.environ.get("DUETTO_API_KEY", "").split(",")
+    return tuple(k.strip() for k in given if k.strip())
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -6,6 +6,7 @@ responder) and shapes the answer like OpenAI does, so the official clients work 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -22,11 +23,35 @@ from duetto.audio import load_audio
 from duetto.errors import DuettoError, LLMConnectionError
 from duetto.server import catalog, transcripts
 from duetto.server.audio_out import FORMATS, StreamEncoder, content_type
-from duetto.server.errors import error_payload
+from duetto.server.errors import StageTimeoutError, error_payload
 from duetto.server.state import ServerState, get_state
 from duetto.server.threads import iterate_in_thread
 
-router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, in OpenAI's shape (duetto.server.errors)."""
+
+    error: ErrorDetail
+
+
+ERRORS = {
+    "4XX": {"model": ErrorResponse, "description": "a request the server cannot serve"},
+    "5XX": {"model": ErrorResponse, "description": "a stage failed or timed out"},
+}
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], responses=ERRORS)
+
+
+def _names(kind: str) -> dict:
+    """The model names of ``kind``, listed in the OpenAPI schema (others get a 404)."""
+    return {"enum": list(catalog.MODEL_IDS[kind])}
+
 
 # Longest text /v1/audio/speech accepts, as OpenAI does.
 MAX_SPEECH_CHARS = 4096
@@ -39,7 +64,13 @@ MAX_COMPLETION_TOKENS = 1024
 async def create_transcription(
     request: Request,
     file: Annotated[UploadFile, File(description="audio: wav, flac, ogg/opus, mp3, m4a or webm")],
-    model: Annotated[str, Form(description="duetto-asr, or an OpenAI name such as whisper-1")],
+    model: Annotated[
+        str,
+        Form(
+            description="duetto-asr, or an OpenAI name such as whisper-1",
+            json_schema_extra=_names(catalog.TRANSCRIPTION),
+        ),
+    ],
     language: Annotated[str | None, Form(description="ISO-639-1 code")] = None,
     prompt: Annotated[str | None, Form(description="text that guides spelling and style")] = None,
     response_format: Annotated[
@@ -53,10 +84,17 @@ async def create_transcription(
     stream: Annotated[bool, Form(description="server-sent events as text is recognized")] = False,
 ):
     state = get_state(request)
+    config = state.config
     catalog.check_model(state.settings, model, catalog.TRANSCRIPTION)
     _check_language(language)
     data = await file.read()
-    audio = await run_in_threadpool(load_audio, data, name=f"uploaded file '{file.filename}'")
+    audio = await _within(
+        config.asr_timeout_s,
+        "decoding the audio",
+        run_in_threadpool(
+            load_audio, data, name=_upload_name(file.filename), max_seconds=config.max_audio_s
+        ),
+    )
     asr = state.engine.asr
     granularities = set(timestamp_granularities or ())
     options = {"prompt": prompt or None, "language": language or None, "temperature": temperature}
@@ -67,7 +105,11 @@ async def create_transcription(
     # Timestamps make Whisper predict timing tokens; only ask for them where they are shown.
     timed = response_format in ("srt", "vtt", "verbose_json")
     started = time.perf_counter()
-    result = await run_in_threadpool(asr.transcribe, audio, words=timed, **options)
+    result = await _within(
+        config.asr_timeout_s,
+        "speech recognition",
+        run_in_threadpool(asr.transcribe, audio, words=timed, **options),
+    )
     state.metrics.observe_stage("asr_http", time.perf_counter() - started)
     if response_format == "text":
         return PlainTextResponse(result.text + "\n")
@@ -95,7 +137,9 @@ async def _transcription_events(
 
     parts: list[str] = []
     try:
-        async for text in iterate_in_thread(pieces):
+        async for text in iterate_in_thread(
+            pieces, state.config.asr_timeout_s, "speech recognition"
+        ):
             delta = text if not parts else " " + text
             parts.append(text)
             yield _sse({"type": "transcript.text.delta", "delta": delta})
@@ -103,6 +147,23 @@ async def _transcription_events(
         yield _sse(_stream_error(state, "/v1/audio/transcriptions", exc))
         return
     yield _sse({"type": "transcript.text.done", "text": " ".join(parts)})
+
+
+async def _within(seconds: float, stage: str, work):
+    """``await work``, or a 504 naming ``stage`` after ``seconds`` (its thread runs on, its
+    result unused: Python cannot stop a thread, but the client is not left hanging)."""
+    try:
+        return await asyncio.wait_for(work, seconds)
+    except TimeoutError:
+        raise StageTimeoutError(
+            f"{stage} took longer than {seconds:g} s", "send shorter audio"
+        ) from None
+
+
+def _upload_name(filename: str | None) -> str:
+    """How errors name an upload: its base name only, at most 100 characters."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:100]
+    return f"uploaded file '{name}'" if name else "the uploaded file"
 
 
 def _check_language(code: str | None) -> None:
@@ -122,7 +183,10 @@ def _check_language(code: str | None) -> None:
 class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(description="duetto-tts, or an OpenAI name such as tts-1")
+    model: str = Field(
+        description="duetto-tts, or an OpenAI name such as tts-1",
+        json_schema_extra=_names(catalog.SPEECH),
+    )
     input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS, description="text to speak")
     voice: str = Field(description="a voice from the 404 list; OpenAI's names use the default")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
@@ -144,17 +208,25 @@ async def create_speech(body: SpeechRequest, request: Request):
         raise DuettoError("'input' holds no text to speak", "send some words")
     tts = await run_in_threadpool(load_tts, catalog.tts_settings_for(state.settings, body.voice))
     encoder = StreamEncoder(body.response_format, tts.sample_rate)
+    started = time.perf_counter()
+    chunks = aiter(
+        iterate_in_thread(
+            lambda: tts.stream(body.input, speed=body.speed),
+            state.config.tts_timeout_s,
+            "speech synthesis",
+        )
+    )
+    # The first chunk before the headers: a failing or stuck voice gets a proper error status.
+    first = await anext(chunks, None)
+    state.metrics.observe_stage("tts_first_audio_http", time.perf_counter() - started)
 
     async def audio() -> AsyncIterator[bytes]:
-        started = time.perf_counter()
-        first = True
-        async for chunk in iterate_in_thread(lambda: tts.stream(body.input, speed=body.speed)):
-            if first:
-                state.metrics.observe_stage("tts_first_audio_http", time.perf_counter() - started)
-                first = False
-            data = encoder.feed(chunk)
-            if data:
-                yield data
+        if first is not None:
+            yield encoder.feed(first)
+            async for chunk in chunks:
+                data = encoder.feed(chunk)
+                if data:
+                    yield data
         tail = encoder.finish()
         if tail:
             yield tail
@@ -181,7 +253,7 @@ class ChatMessage(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str = Field(json_schema_extra=_names(catalog.CHAT))
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     max_tokens: int | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
@@ -204,7 +276,12 @@ async def create_chat_completion(body: ChatRequest, request: Request):
             media_type="text/event-stream",
         )
     started = time.perf_counter()
-    clauses = [c async for c in iterate_in_thread(lambda: conversation.respond(user_text))]
+    clauses = [
+        c
+        async for c in iterate_in_thread(
+            lambda: conversation.respond(user_text), state.config.llm_timeout_s, "the LLM"
+        )
+    ]
     _observe_llm(state, conversation, started)
     if conversation.last_error:
         raise LLMConnectionError(conversation.last_error)
@@ -244,7 +321,9 @@ async def _chat_chunks(
     clauses: list[str] = []
     started = time.perf_counter()
     try:
-        async for clause in iterate_in_thread(lambda: conversation.respond(user_text)):
+        async for clause in iterate_in_thread(
+            lambda: conversation.respond(user_text), state.config.llm_timeout_s, "the LLM"
+        ):
             if conversation.last_error:
                 raise LLMConnectionError(conversation.last_error)
             yield chunk({"content": clause if not clauses else " " + clause})

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -35,7 +36,14 @@ from duetto.frames import (
 )
 from duetto.pipeline import PRE_ROLL_S, VoiceSession
 from duetto.server import catalog
-from duetto.server.errors import AuthenticationError, RealtimeEventError, error_payload
+from duetto.server.errors import (
+    AuthenticationError,
+    RealtimeEventError,
+    StageTimeoutError,
+    error_headers,
+    error_payload,
+)
+from duetto.server.limits import client_id
 from duetto.server.metrics import TURN_STAGES
 from duetto.server.pcm import WIRE_RATE, StreamResampler, decode_b64_pcm16, encode_b64_pcm16
 from duetto.server.state import ServerState, get_state
@@ -54,6 +62,10 @@ CLOSE_TIMEOUT_S = 1.0
 POLICY_VIOLATION = 1008
 # Magic bytes of audio files a client might send instead of raw PCM16.
 CONTAINER_MAGIC = {b"RIFF": "WAV", b"OggS": "Ogg", b"fLaC": "FLAC", b"ID3": "MP3"}
+# How often the stage watchdog looks at the clock.
+WATCHDOG_EVERY_S = 0.25
+# What a turn waits for after each frame, as named in a timeout error.
+STAGE_NAMES = {"asr": "speech recognition", "llm": "the LLM", "tts": "speech synthesis"}
 
 
 class RealtimeSession(VoiceSession):
@@ -85,7 +97,8 @@ async def realtime(ws: WebSocket) -> None:
     except DuettoError as exc:
         status, body = error_payload(exc)
         state.metrics.errors.labels(ROUTE, body["error"]["code"]).inc()
-        await ws.send_denial_response(JSONResponse(body, status_code=status))
+        denial = JSONResponse(body, status_code=status, headers=error_headers(exc))
+        await ws.send_denial_response(denial)
         return
     offered = ws.scope.get("subprotocols") or []
     await ws.accept(subprotocol="realtime" if "realtime" in offered else None)
@@ -97,7 +110,10 @@ def _check_access(ws: WebSocket, state: ServerState) -> None:
     model = ws.query_params.get("model")
     if model is not None:
         catalog.check_model(state.settings, model, catalog.REALTIME)
-    if not state.config.key_ok(websocket_key(ws)):
+    key = websocket_key(ws)
+    key_ok = state.config.key_ok(key)
+    state.limiter.take(client_id(key, key_ok, state.config.keys, ws.scope.get("client")))
+    if not key_ok:
         raise AuthenticationError(
             "missing or wrong API key",
             "send 'Authorization: Bearer KEY' or the subprotocol 'openai-insecure-api-key.KEY'",
@@ -145,6 +161,8 @@ class RealtimeConnection:
         self.awaiting_reply = False  # a turn was committed; its reply has not started yet
         self.cancel_requested = False
         self.response: _Response | None = None
+        self.waiting_for: str | None = None  # the stage a turn waits on (asr, llm, tts)
+        self.deadline = 0.0  # time.monotonic() by which that stage must show progress
 
     # ------------------------------------------------------------------------- lifecycle
     async def run(self, agent: str) -> None:
@@ -173,6 +191,7 @@ class RealtimeConnection:
             asyncio.ensure_future(self._read()),
             asyncio.ensure_future(self._pump()),
             asyncio.ensure_future(self._write()),
+            asyncio.ensure_future(self._watchdog()),
             asyncio.ensure_future(self.stop.wait()),
         ]
         try:
@@ -257,10 +276,7 @@ class RealtimeConnection:
     async def _handle(self, text: str) -> None:
         event_id = None
         try:
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise RealtimeEventError(f"event is not valid JSON ({exc.msg})") from None
+            event = _parse_event(text)
             if not isinstance(event, dict) or not isinstance(event.get("type"), str):
                 raise RealtimeEventError("event must be a JSON object with a string 'type'")
             event_id = event.get("event_id")
@@ -273,6 +289,9 @@ class RealtimeConnection:
             await handler(self, event)
         except DuettoError as exc:
             self.error(exc, event_id)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not end the session
+            log.exception("realtime session %s: event failed", self.id)
+            self.error(exc, event_id if isinstance(event_id, str | None) else None)
 
     async def _session_update(self, event: dict) -> None:
         changes = event.get("session")
@@ -492,7 +511,41 @@ class RealtimeConnection:
             except Exception:  # noqa: BLE001 - one bad frame must not end the session
                 log.exception("realtime session %s: could not forward %s", self.id, frame)
 
+    # ------------------------------------------------------------------------- stage timeouts
+    def _expect(self, stage: str | None, extra_s: float = 0.0) -> None:
+        """From now on the turn waits for ``stage`` (None: for nothing), for at most its timeout
+        plus ``extra_s`` (reply audio already sent plays before the next frame is due)."""
+        self.waiting_for = stage
+        if stage is None:
+            return
+        config = self.state.config
+        timeout = {
+            "asr": config.asr_timeout_s,
+            "llm": config.llm_timeout_s,
+            "tts": config.tts_timeout_s,
+        }[stage]
+        self.deadline = max(self.deadline, time.monotonic() + timeout) + extra_s
+
+    async def _watchdog(self) -> None:
+        """A stuck stage ends the turn with an error event, instead of a silent session."""
+        while True:
+            await asyncio.sleep(WATCHDOG_EVERY_S)
+            stage = self.waiting_for
+            if stage is None or time.monotonic() < self.deadline:
+                continue
+            self.waiting_for, self.deadline = None, 0.0
+            log.warning("realtime session %s: %s timed out", self.id, stage)
+            self.error(
+                StageTimeoutError(
+                    f"{STAGE_NAMES[stage]} did not answer in time; the turn was dropped",
+                    "speak again, or ask the server's operator to raise its stage timeouts",
+                )
+            )
+            self.awaiting_reply = False
+            self.session.interrupt()
+
     def _on_frame(self, frame: Frame) -> None:
+        self._track_stage(frame)
         if isinstance(frame, SpeechStarted):
             self.heard_speech = True
             self.user_item = _new_id("item")
@@ -545,6 +598,20 @@ class RealtimeConnection:
                 self._response_done(frame.metrics)
         elif isinstance(frame, StageError):
             self.error(_StageFailure(f"{frame.stage} stage failed: {frame.message}"))
+
+    def _track_stage(self, frame: Frame) -> None:
+        if isinstance(frame, SpeechStopped):
+            self.deadline = 0.0
+            self._expect("asr")
+        elif isinstance(frame, Transcript) and frame.final:
+            self._expect("llm" if _has_words(frame.text) else None)
+        elif isinstance(frame, AgentText):
+            self._expect("tts")
+        elif isinstance(frame, SpeechAudio):
+            self._expect("llm", len(frame.samples) / frame.sample_rate)
+        elif isinstance(frame, SpeechStarted | TurnDone | StageError):
+            self._expect(None)
+            self.deadline = 0.0
 
     def _committed(self, frame: SpeechStopped) -> None:
         item = self.user_item or _new_id("item")
@@ -661,6 +728,15 @@ def _number(value, name: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise RealtimeEventError(f"'{name}' must be a number from {low} to {high}, got {value!r}")
     return float(value)
+
+
+def _parse_event(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RealtimeEventError(f"event is not valid JSON ({exc.msg})") from None
+    except RecursionError:  # "[[[[..." nested deeper than the parser's stack
+        raise RealtimeEventError("event is nested too deeply to be a realtime event") from None
 
 
 def _has_words(text: str) -> bool:

@@ -11,6 +11,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
+from duetto.server.errors import StageTimeoutError
+
 T = TypeVar("T")
 
 # Items produced ahead of the reader: enough to hide scheduling jitter, small enough to stay bounded.
@@ -19,8 +21,14 @@ AHEAD = 4
 POLL_S = 0.1
 
 
-async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """Yield what ``make()`` yields; ``make`` and the iteration run in a worker thread."""
+async def iterate_in_thread(
+    make: Callable[[], Iterator[T]], timeout: float | None = None, stage: str = "the stage"
+) -> AsyncIterator[T]:
+    """Yield what ``make()`` yields; ``make`` and the iteration run in a worker thread.
+
+    When the next item takes longer than ``timeout`` seconds, :class:`StageTimeoutError` (504)
+    naming ``stage`` is raised and the thread is told to stop at its next item.
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     room = threading.Semaphore(AHEAD)
@@ -56,7 +64,13 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]
     thread.start()
     try:
         while True:
-            kind, value = await queue.get()
+            try:
+                kind, value = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                raise StageTimeoutError(
+                    f"{stage} had nothing to show for {timeout:g} s",
+                    "try a shorter input, or raise the server's stage timeouts",
+                ) from None
             if kind == "end":
                 return
             if kind == "error":

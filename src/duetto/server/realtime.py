@@ -163,6 +163,7 @@ class RealtimeConnection:
         self.response: _Response | None = None
         self.waiting_for: str | None = None  # the stage a turn waits on (asr, llm, tts)
         self.deadline = 0.0  # time.monotonic() by which that stage must show progress
+        self.playing_until = 0.0  # when the reply audio sent so far has played out
 
     # ------------------------------------------------------------------------- lifecycle
     async def run(self, agent: str) -> None:
@@ -512,9 +513,9 @@ class RealtimeConnection:
                 log.exception("realtime session %s: could not forward %s", self.id, frame)
 
     # ------------------------------------------------------------------------- stage timeouts
-    def _expect(self, stage: str | None, extra_s: float = 0.0) -> None:
+    def _expect(self, stage: str | None) -> None:
         """From now on the turn waits for ``stage`` (None: for nothing), for at most its timeout
-        plus ``extra_s`` (reply audio already sent plays before the next frame is due)."""
+        after the reply audio sent so far has played (the next frame may wait for that)."""
         self.waiting_for = stage
         if stage is None:
             return
@@ -524,7 +525,7 @@ class RealtimeConnection:
             "llm": config.llm_timeout_s,
             "tts": config.tts_timeout_s,
         }[stage]
-        self.deadline = max(self.deadline, time.monotonic() + timeout) + extra_s
+        self.deadline = max(self.playing_until, time.monotonic()) + timeout
 
     async def _watchdog(self) -> None:
         """A stuck stage ends the turn with an error event, instead of a silent session."""
@@ -533,7 +534,7 @@ class RealtimeConnection:
             stage = self.waiting_for
             if stage is None or time.monotonic() < self.deadline:
                 continue
-            self.waiting_for, self.deadline = None, 0.0
+            self.waiting_for = None
             log.warning("realtime session %s: %s timed out", self.id, stage)
             self.error(
                 StageTimeoutError(
@@ -601,17 +602,19 @@ class RealtimeConnection:
 
     def _track_stage(self, frame: Frame) -> None:
         if isinstance(frame, SpeechStopped):
-            self.deadline = 0.0
+            self.playing_until = 0.0
             self._expect("asr")
         elif isinstance(frame, Transcript) and frame.final:
             self._expect("llm" if _has_words(frame.text) else None)
         elif isinstance(frame, AgentText):
             self._expect("tts")
         elif isinstance(frame, SpeechAudio):
-            self._expect("llm", len(frame.samples) / frame.sample_rate)
+            seconds = len(frame.samples) / frame.sample_rate
+            self.playing_until = max(self.playing_until, time.monotonic()) + seconds
+            self._expect("llm")
         elif isinstance(frame, SpeechStarted | TurnDone | StageError):
             self._expect(None)
-            self.deadline = 0.0
+            self.playing_until = 0.0
 
     def _committed(self, frame: SpeechStopped) -> None:
         item = self.user_item or _new_id("item")

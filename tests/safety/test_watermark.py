@@ -87,6 +87,17 @@ def test_any_one_second_window(marked, tts):
         assert detect(y, r).found, f"1-second window at {start} s not detected"
 
 
+def test_two_second_crop_pools_both_seconds(marked, tts):
+    """A 2-second crop is scored as one window: clearly above either of its 1-second halves."""
+    sr = tts.sample_rate
+    for start in (0.3, 1.2, 2.1):
+        y, r = T.crop(marked, sr, 2.0, start)
+        halves = [detect(T.crop(y, r, 1.0, s)[0], r).score for s in (0.0, 1.0)]
+        d = detect(y, r)
+        assert d.found and d.payload == PAYLOAD
+        assert d.score > 1.15 * max(halves), (start, d.score, halves)
+
+
 def test_streaming_equals_whole_clip_marking(chunks, marked, tts):
     whole = embed(np.concatenate(chunks), tts.sample_rate, PAYLOAD)
     # Chunks are transformed on their own; away from chunk edges both agree closely.

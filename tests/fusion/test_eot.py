@@ -15,8 +15,12 @@ N_DEV = 60
 
 
 @pytest.fixture(scope="module")
-def gated():
-    return EndOfTurnModel("gated")
+def fused():
+    return EndOfTurnModel()  # the default: late fusion of the audio and text nets
+
+
+def logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
 
 
 @pytest.fixture(scope="module")
@@ -48,35 +52,51 @@ def test_wait_rule_is_monotone_and_bounded():
     assert all(DECISION_DELAY_S <= w <= MAX_WAIT_S for w in waits)
 
 
-def test_real_ends_score_higher_than_mid_turn_pauses(gated, dev_pauses):
+def test_real_ends_score_higher_than_mid_turn_pauses(fused, dev_pauses):
     from sklearn.metrics import roc_auc_score
 
     labels = [final for _, _, final in dev_pauses]
-    fused = [gated.probability(clip, text) for clip, text, _ in dev_pauses]
+    probs = [fused.probability(clip, text) for clip, text, _ in dev_pauses]
     assert sum(labels) >= N_DEV * 0.9 and len(labels) - sum(labels) >= 20
-    assert roc_auc_score(labels, fused) > 0.8
-    waits = [gated.wait_seconds(p) for p in fused]
+    assert roc_auc_score(labels, probs) > 0.8
+    waits = [fused.wait_seconds(p) for p in probs]
     mean_end = np.mean([w for w, final in zip(waits, labels, strict=False) if final])
     mean_mid = np.mean([w for w, final in zip(waits, labels, strict=False) if not final])
     assert mean_end < mean_mid  # the rule waits longer where the user is likely to go on
 
 
-def test_the_words_move_the_fused_decision(gated, speak):
+def test_late_fusion_is_the_weighted_sum_of_its_branches(fused, dev_pauses):
+    """The shipped graph computes what eot.json says: wa * audio logit + wt * text logit + b,
+    with both weights positive (each stream pushes the same way it does alone)."""
+    info = fused.meta["models"]["late"]
+    (wa, wt), b = info["weights"], info["bias"]
+    assert wa > 0 and wt > 0
+    audio, text = EndOfTurnModel("audio"), EndOfTurnModel("text")
+    for clip, words, _ in dev_pauses[:8]:
+        expected = (
+            wa * logit(audio.probability(clip, words))
+            + wt * logit(text.probability(clip, words))
+            + b
+        )
+        assert logit(fused.probability(clip, words)) == pytest.approx(expected, abs=1e-3)
+
+
+def test_the_words_move_the_fused_decision(fused, speak):
     pad = np.zeros(int(DECISION_DELAY_S * SAMPLE_RATE), np.float32)
     audio = np.concatenate([speak("I would like to book a table."), pad])
-    done = gated.probability(audio, "I would like to book a table")
-    unfinished = gated.probability(audio, "I would like to")
+    done = fused.probability(audio, "I would like to book a table")
+    unfinished = fused.probability(audio, "I would like to")
     assert done > unfinished + 0.2
-    assert gated.wait_seconds(done) < gated.wait_seconds(unfinished)
+    assert fused.wait_seconds(done) < fused.wait_seconds(unfinished)
 
 
-def test_engine_protocol_and_bad_input(gated):
+def test_engine_protocol_and_bad_input(fused):
     audio = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
-    ms = gated.silence_needed_ms(audio, "hello")
+    ms = fused.silence_needed_ms(audio, "hello")
     assert DECISION_DELAY_S * 1000 <= ms <= MAX_WAIT_S * 1000
-    assert 0.0 <= gated.probability(np.zeros(0, np.float32), "") <= 1.0  # nothing heard yet
+    assert 0.0 <= fused.probability(np.zeros(0, np.float32), "") <= 1.0  # nothing heard yet
     with pytest.raises(AudioFormatError):
-        gated.probability(np.full(1000, np.nan, np.float32), "hi")
+        fused.probability(np.full(1000, np.nan, np.float32), "hi")
     with pytest.raises(ConfigError):
         EndOfTurnModel("telepathy")
     with pytest.raises(ModelNotFoundError):

@@ -1,8 +1,9 @@
 """End-of-turn model: at a pause, how likely is it that the user's turn is over?
 
 It reads the last seconds of audio (log-mel, energy, pitch: see :mod:`duetto.fusion.features`)
-and the transcript so far (MiniLM on onnxruntime: :mod:`duetto.fusion.text`), fused by a learned
-gate. Weights are trained by ``bench/train_eot.py`` and ship in ``duetto/fusion/data``.
+and the transcript so far (MiniLM on onnxruntime: :mod:`duetto.fusion.text`). The default
+variant fuses the two branch nets late: a weighting of their logits learned on speakers neither
+branch was trained on. Weights are trained by ``bench/train_eot.py`` and ship in ``duetto/fusion/data``.
 
 The engine asks once per pause, when the VAD has heard :data:`DECISION_DELAY_S` of silence::
 
@@ -30,8 +31,8 @@ from duetto.fusion.features import SAMPLE_RATE, frame_features
 
 DATA_DIR = Path(__file__).parent / "data"
 META_FILE = "eot.json"
-VARIANTS = ("gated", "xattn", "audio", "text")
-DEFAULT_VARIANT = "gated"
+VARIANTS = ("late", "gated", "xattn", "audio", "text")
+DEFAULT_VARIANT = "late"
 INPUTS = ("frames", "tokens", "token_mask", "sentence")
 # The model is trained on audio that ends this far into a pause (the VAD's pause threshold).
 DECISION_DELAY_S = 0.1
@@ -74,8 +75,9 @@ def wait_for(probability: float, survival: dict, lam: float) -> float:
 class EndOfTurnModel:
     """A trained end-of-turn model on onnxruntime (no torch).
 
-    ``variant``: ``gated`` (default: gated fusion of audio and words), ``xattn`` (cross-attention
-    between the two), ``audio`` or ``text`` alone (for comparison).
+    ``variant``: ``late`` (default: the audio and text nets' logits, weighted and calibrated on
+    held-out speakers), ``gated`` (a learned gate between the two streams' hidden states),
+    ``xattn`` (cross-attention between the two), ``audio`` or ``text`` alone (for comparison).
     """
 
     def __init__(
@@ -133,10 +135,6 @@ class EndOfTurnModel:
         words heard so far. Audio beyond the model's 4 s window is ignored; longer silence at
         the end is trimmed to what the model was trained on."""
         audio = np.asarray(audio, np.float32).reshape(-1)
-        if not np.isfinite(audio).all():
-            raise AudioFormatError(
-                "the audio holds NaN or infinite samples", "pass float32 PCM in [-1, 1]"
-            )
         if not np.isfinite(audio).all():
             raise AudioFormatError(
                 "the audio holds NaN or infinite samples", "pass float32 PCM in [-1, 1]"

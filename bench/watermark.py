@@ -19,6 +19,7 @@ licence is not an open-source one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -143,6 +144,37 @@ def transformations(noise: np.ndarray):
     }
 
 
+# What the workers of --jobs read (inherited through fork, not pickled per clip).
+_STATE: dict = {}
+
+
+def _clip_row(i: int) -> dict:
+    """Every transformation of marked clip ``i`` and the detector's verdict on each."""
+    st = _STATE
+    row = {"i": i}
+    # One generator per clip: a resumed run draws the same crops and noise as a whole one.
+    rng = np.random.default_rng([2, i])
+    for name, transform in st["transforms"].items():
+        y, r = transform(st["marked"][i], st["rate"], rng)
+        t = time.time()
+        d = detect(y, r)
+        row[name] = [bool(d.found), bool(d.found and d.payload == st["payloads"][i]), d.score,
+                     round(time.time() - t, 3)]  # fmt: skip
+    row["unmarked"] = detect(st["plain"][i], st["rate"]).score
+    return row
+
+
+@contextlib.contextmanager
+def _pool(jobs: int):
+    if jobs <= 1:
+        yield None
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        yield pool
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=300)
@@ -155,6 +187,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--fresh", action="store_true", help="ignore partial results of an earlier run"
+    )
+    parser.add_argument(
+        "--no-audibility", action="store_true", help="skip PESQ (a detector-only change)"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes for the clips")
+    parser.add_argument(
+        "--report", action="store_true", help="print the table of the clips done so far, run none"
     )
     args = parser.parse_args()
     t0 = time.time()
@@ -172,51 +211,27 @@ def main() -> None:
     print(f"{len(clips)} clips, {sum(map(len, plain)) / rate / len(clips):.1f} s on average, "
           f"{rate} Hz; synthesis+marking {time.time() - t0:.0f} s")  # fmt: skip
 
-    print("\n== audibility (marked vs. unmarked)")
-    wsr = [
-        10 * np.log10(np.sum((m - p) ** 2) / np.sum(p**2))
-        for p, m in zip(plain, marked, strict=True)
-    ]
-    print(
-        f"watermark-to-signal ratio: mean {np.mean(wsr):.1f} dB (range {min(wsr):.1f} .. {max(wsr):.1f})"
-    )
-    try:
-        from pesq import pesq
-
-        scores = []
-        for p, m in zip(plain, marked, strict=True):
-            scores.append(pesq(16_000, resample(p, rate, 16_000), resample(m, rate, 16_000), "wb"))
-        scores = np.array(scores)
-        print(f"PESQ (wide-band): mean {scores.mean():.3f}, min {scores.min():.3f}, "
-              f"clips >= 4.0: {(scores >= 4.0).mean():.1%}")  # fmt: skip
-    except ImportError:
-        print("PESQ: not measured (pip install pesq)")
+    if not (args.report or args.no_audibility):
+        audibility(plain, marked, rate)
 
     print("\n== detection after each transformation")
     transforms = transformations(babble(rate))
     journal = Journal(CACHE / f"robustness-{len(clips)}-{code_version()}.jsonl", args.fresh)
     t1 = time.time()
-    todo = [i for i in range(len(clips)) if i not in journal.done]
-    for k, i in enumerate(todo, 1):
-        row = {"i": i}
-        # One generator per clip: a resumed run draws the same crops and noise as a whole one.
-        rng = np.random.default_rng([2, i])
-        for name, transform in transforms.items():
-            y, r = transform(marked[i], rate, rng)
-            t2 = time.time()
-            d = detect(y, r)
-            row[name] = [bool(d.found), bool(d.found and d.payload == payloads[i]), d.score,
-                         round(time.time() - t2, 3)]  # fmt: skip
-        row["unmarked"] = detect(plain[i], rate).score
-        journal.add(row)
-        if k % 25 == 0 or k == len(todo):
-            rows = list(journal.done.values())
-            worst = min(transforms, key=lambda n: sum(r[n][0] for r in rows))
-            left = (time.time() - t1) / k * (len(todo) - k)
-            print(f"  {len(rows)}/{len(clips)} clips; weakest so far: {worst} "
-                  f"{sum(r[worst][0] for r in rows)}/{len(rows)}; {left / 60:.0f} min left",
-                  flush=True)  # fmt: skip
-    rows = [journal.done[i] for i in range(len(clips))]
+    todo = [] if args.report else [i for i in range(len(clips)) if i not in journal.done]
+    _STATE.update(transforms=transforms, marked=marked, plain=plain, payloads=payloads, rate=rate)
+    with _pool(args.jobs) as pool:
+        results = pool.imap_unordered(_clip_row, todo) if pool else map(_clip_row, todo)
+        for k, row in enumerate(results, 1):
+            journal.add(row)
+            if k % 25 == 0 or k == len(todo):
+                rows = list(journal.done.values())
+                worst = min(transforms, key=lambda n: sum(r[n][0] for r in rows))
+                left = (time.time() - t1) / k * (len(todo) - k)
+                print(f"  {len(rows)}/{len(clips)} clips; weakest so far: {worst} "
+                      f"{sum(r[worst][0] for r in rows)}/{len(rows)}; {left / 60:.0f} min left",
+                      flush=True)  # fmt: skip
+    rows = [journal.done[i] for i in sorted(journal.done)]
     n = len(rows)
     print(f"{'transformation':<16} {'detected':>9} {'rate':>7} {'payload ok':>11} {'mean z':>7} "
           f"{'min z':>6} {'detect s':>8}")  # fmt: skip
@@ -238,6 +253,29 @@ def main() -> None:
     if args.only != "robustness":
         false_positives(args.null, args.fresh)
     print(f"\ntotal {time.time() - t0:.0f} s")
+
+
+def audibility(plain, marked, rate: int) -> None:
+    """Watermark-to-signal ratio and PESQ of every marked clip against its unmarked original."""
+    print("\n== audibility (marked vs. unmarked)")
+    wsr = [
+        10 * np.log10(np.sum((m - p) ** 2) / np.sum(p**2))
+        for p, m in zip(plain, marked, strict=True)
+    ]
+    print(
+        f"watermark-to-signal ratio: mean {np.mean(wsr):.1f} dB (range {min(wsr):.1f} .. {max(wsr):.1f})"
+    )
+    try:
+        from pesq import pesq
+
+        scores = []
+        for p, m in zip(plain, marked, strict=True):
+            scores.append(pesq(16_000, resample(p, rate, 16_000), resample(m, rate, 16_000), "wb"))
+        scores = np.array(scores)
+        print(f"PESQ (wide-band): mean {scores.mean():.3f}, min {scores.min():.3f}, "
+              f"clips >= 4.0: {(scores >= 4.0).mean():.1%}")  # fmt: skip
+    except ImportError:
+        print("PESQ: not measured (pip install pesq)")
 
 
 def false_positives(n: int, fresh: bool = False) -> None:

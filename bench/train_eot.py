@@ -239,6 +239,20 @@ def build(split: str) -> None:
 
 
 TEXT_BANKING = 600  # BANKING77 train queries whose prefixes add conversational text
+# Share of prompt words dropped, and as many replaced by another word, in the noised copies that
+# stand in for ASR transcripts (0: none). Chosen on held-out train speakers.
+ASR_NOISE = float(os.environ.get("EOT_ASR_NOISE", 0.0))
+
+
+def asr_like(text: str, vocab: list[str], rng: np.random.Generator) -> str:
+    """A crude stand-in for the ASR's errors on accented speech: words dropped or replaced."""
+    out = []
+    for word in text.split():
+        r = rng.random()
+        if r < ASR_NOISE:
+            continue
+        out.append(vocab[int(rng.integers(len(vocab)))] if r < 2 * ASR_NOISE else word)
+    return " ".join(out) or text
 
 
 def build_text() -> None:
@@ -260,6 +274,11 @@ def build_text() -> None:
     with open(eot_data.DATA.parent / "banking" / "banking77" / "train.csv") as f:
         queries = [r["text"] for r in csv.DictReader(f)]
     texts += [queries[i] for i in rng.choice(len(queries), TEXT_BANKING, replace=False)]
+    if ASR_NOISE:
+        # The engine sees Whisper's words, not the prompt: noised copies of the prompts.
+        vocab = sorted({w for t in texts for w in normalize(t).split()})
+        prompts = [r["text"] for r in eot_data.rows("train") if r["speaker"] not in held_out]
+        texts += [asr_like(normalize(t), vocab, rng) for t in prompts]
     seen, sentences, labels = set(), [], []
     for text in texts:
         words = normalize(text).split()

@@ -10,7 +10,15 @@ import pytest
 
 from duetto.audio import load_audio
 from duetto.errors import DuettoError, NoSpeechError
-from duetto.safety.voiceprint import UnknownSpeakerError, VoiceprintStore, enroll, verify
+from duetto.safety.voiceprint import (
+    UnknownSpeakerError,
+    VoiceprintStore,
+    centred,
+    enroll,
+    load_domain_mean,
+    score,
+    verify,
+)
 
 pytest.importorskip("resemblyzer", reason="needs the optional extra duetto[safety]")
 
@@ -72,10 +80,37 @@ def test_watermarked_clip_cannot_be_enrolled(store, speak):
 
 def test_store_round_trip_and_errors(store, tmp_path):
     assert "alice" in store.names()
-    assert store.load("alice").shape == (256,)
+    assert store.load("alice").shape == (3, 256)  # one raw embedding per enrolment clip
     with pytest.raises(UnknownSpeakerError, match="enrol first"):
         verify("nobody", np.zeros(16_000, np.float32), store)
     with pytest.raises(NoSpeechError):
         enroll("silent", [np.zeros(32_000, np.float32)], VoiceprintStore(tmp_path / "s.sqlite"))
     with pytest.raises(DuettoError, match="at least one"):
         enroll("empty", [], VoiceprintStore(tmp_path / "s.sqlite"))
+
+
+def test_old_single_embedding_row_still_verifies(store, speakers, tmp_path):
+    """A store row written before per-utterance storage (one joined embedding) loads as 1x256."""
+    old = VoiceprintStore(tmp_path / "old.sqlite")
+    old.save("alice", store.load("alice").mean(axis=0), 3)
+    assert old.load("alice").shape == (1, 256)
+    assert verify("alice", speakers["same"][0], old).score > -1.0
+
+
+def test_centring_uses_the_shipped_train_mean():
+    """The back-end file ships with the package, and centring changes the scores it is fed."""
+    mean = load_domain_mean()
+    assert mean is not None and mean.shape == (256,)
+    rng = np.random.default_rng(0)
+    a, b = mean + 0.02 * rng.normal(size=(2, 256)).astype(np.float32)
+    assert np.isclose(np.linalg.norm(centred(a)), 1.0, atol=1e-5)
+    plain = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert (
+        plain > 0.9 and abs(score(a[None], b)) < 0.3
+    )  # what every speaker shares no longer counts
+
+
+def test_short_enrolment_clip_names_the_clip(tmp_path, speakers):
+    with pytest.raises(NoSpeechError, match="enrolment clip 2"):
+        enroll("short", [speakers["enrol"][0], speakers["enrol"][1][:4000]],
+               VoiceprintStore(tmp_path / "s.sqlite"))  # fmt: skip

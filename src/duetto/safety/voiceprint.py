@@ -2,15 +2,18 @@
 
 Speaker embeddings come from the bundled Resemblyzer encoder (GE2E, 256 dimensions; needs the
 optional extra ``duetto[safety]``). What improves on "embed the raw file, cosine score"
-(each step measured in bench/voiceprint.py on speechocean762 dev):
+(each step measured in bench/voiceprint.py on speechocean762 dev, choices made on train):
 
 1. speech only: silence is cut before embedding (Resemblyzer's webrtcvad preprocessing; our
    Silero VAD was measured too and did worse with this encoder);
-2. enrolment: the utterances' audio is joined and embedded once (measured better than
-   averaging per-utterance embeddings);
-3. score normalisation (symmetric S-norm): the raw cosine is compared with the scores of the
-   enrolment and of the test clip against a cohort of other speakers (from speechocean762
-   train, shipped as ``cohort.npz``), so one threshold suits every speaker.
+2. domain centring: the mean embedding of speechocean762 *train* (``domain_mean.npz``) is
+   subtracted from every embedding and the result length-normalised, so the cosine stops
+   rewarding what all speakers of this domain (children, L2 English, one microphone) share;
+3. enrolment: the mean of the centred, unit-length utterance embeddings (the store keeps the
+   raw per-utterance embeddings, so a later back-end can re-score old enrolments).
+
+LDA, WCCN, nuisance projection, a two-covariance PLDA, S-norm and a Whisper-encoder embedding
+fused at score level were measured too and did not help (docs/trust.md).
 
 Before any of that, the clip is checked for duetto's audio watermark: a clip our TTS made is
 never accepted as a human speaker (``VerifyResult.synthetic``).
@@ -40,10 +43,10 @@ MIN_SPEECH_S = 0.5
 SILENT_PEAK = 1e-4
 # Speech regions are padded by this much so word edges are not cut.
 VAD_PAD_S = 0.1
-# Decision threshold on the S-normalised score: the equal-error point on trials of 50
-# speechocean762 *train* speakers that are not in the cohort (bench/voiceprint.py).
-THRESHOLD = 1.48
-COHORT_FILE = Path(__file__).with_name("cohort.npz")
+# Decision threshold on the centred cosine: the equal-error point on speechocean762 *train*,
+# cross-validated over two halves of its speakers (bench/voiceprint.py prints it).
+THRESHOLD = 0.35
+DOMAIN_FILE = Path(__file__).with_name("domain_mean.npz")
 
 
 class UnknownSpeakerError(DuettoError):
@@ -59,7 +62,7 @@ class VerifyResult:
 
     name: str
     accepted: bool
-    score: float  # S-normalised score (raw cosine when no cohort is available)
+    score: float  # centred cosine (see :func:`score`), compared with ``threshold``
     cosine: float
     threshold: float
     synthetic: bool  # the clip carries duetto's watermark: made by our TTS, never a human
@@ -128,30 +131,33 @@ def embed(audio: np.ndarray, *, trim: bool = True, vad: str = "webrtc") -> np.nd
     return (emb / (np.linalg.norm(emb) + 1e-12)).astype(np.float32)
 
 
-def enrol_embedding(embeddings: list[np.ndarray]) -> np.ndarray:
-    """Average of unit-length utterance embeddings, renormalised."""
-    mean = np.mean([e / (np.linalg.norm(e) + 1e-12) for e in embeddings], axis=0)
-    return (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
-
-
 @lru_cache(maxsize=1)
-def load_cohort(path: str | None = None) -> np.ndarray | None:
-    """Cohort speaker embeddings (n, 256), or None when the file is missing."""
-    file = Path(path) if path else COHORT_FILE
+def load_domain_mean(path: str | None = None) -> np.ndarray | None:
+    """Mean Resemblyzer embedding of speechocean762 train (256,), or None when the file is missing."""
+    file = Path(path) if path else DOMAIN_FILE
     if not file.exists():
         return None
-    return np.load(file)["embeddings"].astype(np.float32)
+    return np.load(file)["mean"].astype(np.float32)
 
 
-def snorm(score: float, enrol: np.ndarray, test: np.ndarray, cohort: np.ndarray | None) -> float:
-    """Symmetric score normalisation: mean of the score's z-values against both cohort lists."""
-    if cohort is None or len(cohort) < 2:
-        return float(score)
-    zs = []
-    for emb in (enrol, test):
-        c = cohort @ emb
-        zs.append((score - c.mean()) / (c.std() + 1e-6))
-    return float(np.mean(zs))
+def centred(embedding: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """Unit-length ``embedding`` minus the domain mean (the shipped one unless ``mean`` is given)."""
+    mean = load_domain_mean() if mean is None else mean
+    x = np.asarray(embedding, np.float32) - (0.0 if mean is None else mean)
+    return (x / (np.linalg.norm(x) + 1e-12)).astype(np.float32)
+
+
+def enrol_embedding(
+    embeddings: list[np.ndarray] | np.ndarray, mean: np.ndarray | None = None
+) -> np.ndarray:
+    """The voiceprint: mean of the centred, unit-length utterance embeddings, renormalised."""
+    avg = np.mean([centred(e, mean) for e in np.atleast_2d(embeddings)], axis=0)
+    return (avg / (np.linalg.norm(avg) + 1e-12)).astype(np.float32)
+
+
+def score(enrolment: np.ndarray, test: np.ndarray, mean: np.ndarray | None = None) -> float:
+    """Centred cosine between an enrolment (its raw utterance embeddings) and a test embedding."""
+    return float(enrol_embedding(enrolment, mean) @ centred(test, mean))
 
 
 # --- the store --------------------------------------------------------------------------------------
@@ -163,7 +169,9 @@ def default_store_path() -> Path:
 
 
 class VoiceprintStore:
-    """Named enrolments in a SQLite file: one row per speaker, the averaged embedding."""
+    """Named enrolments in a SQLite file: one row per speaker, the raw utterance embeddings.
+
+    A row written before per-utterance storage holds one embedding; it loads as one utterance."""
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_store_path()
@@ -182,10 +190,10 @@ class VoiceprintStore:
                 f"cannot open the voiceprint store {self.path}: {exc}", "check the path"
             ) from None
 
-    def save(self, name: str, embedding: np.ndarray, utterances: int) -> None:
+    def save(self, name: str, embeddings: np.ndarray, utterances: int) -> None:
         if not name.strip():
             raise DuettoError("a voiceprint needs a non-empty name")
-        blob = np.asarray(embedding, np.float32).tobytes()
+        blob = np.atleast_2d(np.asarray(embeddings, np.float32)).tobytes()
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO voiceprints VALUES (?, ?, ?, ?)",
@@ -193,6 +201,7 @@ class VoiceprintStore:
             )
 
     def load(self, name: str) -> np.ndarray:
+        """The enrolment's utterance embeddings, shape (utterances, 256)."""
         with self._connect() as db:
             row = db.execute("SELECT embedding FROM voiceprints WHERE name = ?", (name,)).fetchone()
         if row is None:
@@ -200,7 +209,7 @@ class VoiceprintStore:
                 f"no voiceprint named '{name}' in {self.path}",
                 f"enrol first: duetto safety enroll {name} FILE...",
             )
-        return np.frombuffer(row[0], np.float32).copy()
+        return np.frombuffer(row[0], np.float32).reshape(-1, EMBED_DIM).copy()
 
     def names(self) -> list[str]:
         with self._connect() as db:
@@ -215,22 +224,27 @@ class VoiceprintStore:
 
 
 def enroll(name: str, clips: list[np.ndarray], store: VoiceprintStore | None = None) -> np.ndarray:
-    """Enrol ``name`` on 16 kHz clips (at least one; three or more is better); returns the print.
+    """Enrol ``name`` on 16 kHz clips (at least one; three or more is better).
 
+    Returns the voiceprint (:func:`enrol_embedding`); the store keeps each clip's embedding.
     Clips that carry duetto's watermark are refused: a voiceprint must come from a human.
     """
     from duetto.safety.watermark import DETECT_RATE, detect
 
     if not clips:
         raise DuettoError("enrolment needs at least one audio clip", "give 3 or more utterances")
+    embeddings = []
     for i, clip in enumerate(clips):
         if detect(clip, DETECT_RATE).found:
             raise DuettoError(
                 f"clip {i + 1} carries duetto's watermark: it is synthetic speech", "enrol a human"
             )
-    voiceprint = embed(np.concatenate([np.asarray(c, np.float32) for c in clips]))
-    (store or VoiceprintStore()).save(name, voiceprint, len(clips))
-    return voiceprint
+        try:
+            embeddings.append(embed(clip))
+        except NoSpeechError as exc:
+            raise NoSpeechError(f"enrolment clip {i + 1}: {exc.message}", exc.hint) from None
+    (store or VoiceprintStore()).save(name, np.stack(embeddings), len(clips))
+    return enrol_embedding(embeddings)
 
 
 def verify(name: str, clip: np.ndarray, store: VoiceprintStore | None = None, *,
@@ -238,14 +252,15 @@ def verify(name: str, clip: np.ndarray, store: VoiceprintStore | None = None, *,
     """Does the 16 kHz ``clip`` come from the enrolled human ``name``?"""
     from duetto.safety.watermark import DETECT_RATE, detect
 
-    voiceprint = (store or VoiceprintStore()).load(name)
+    enrolment = (store or VoiceprintStore()).load(name)
     mark = detect(clip, DETECT_RATE)
     test = embed(clip)
-    cosine = float(voiceprint @ test)
-    score = snorm(cosine, voiceprint, test, load_cohort())
+    raw = enrolment.mean(axis=0)
+    cosine = float(raw @ test / (np.linalg.norm(raw) + 1e-12))
+    value = score(enrolment, test)
     if mark.found:
-        return VerifyResult(name, False, score, cosine, threshold, True,
+        return VerifyResult(name, False, value, cosine, threshold, True,
                             f"synthetic speech: duetto's watermark found (confidence {mark.confidence:.3f})")  # fmt: skip
-    accepted = score >= threshold
+    accepted = value >= threshold
     reason = "voice matches" if accepted else "voice does not match"
-    return VerifyResult(name, accepted, score, cosine, threshold, False, reason)
+    return VerifyResult(name, accepted, value, cosine, threshold, False, reason)

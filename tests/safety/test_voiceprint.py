@@ -106,7 +106,7 @@ def test_centring_uses_the_shipped_train_mean():
     assert np.isclose(np.linalg.norm(centred(a)), 1.0, atol=1e-5)
     plain = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
     assert (
-        plain > 0.9 and abs(score(a[None], b)) < 0.3
+        plain > 0.7 and abs(score(a[None], b)) < 0.3
     )  # what every speaker shares no longer counts
 
 

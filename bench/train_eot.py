@@ -49,6 +49,10 @@ VAL_SHARE = 0.2
 TTS_TURNS = 400
 EPOCHS = int(os.environ.get("EOT_EPOCHS", 15))
 PATIENCE = 3
+# Gated net only: share of training examples whose audio (and as many whose text) summary is
+# blanked, and the weight of each branch's auxiliary loss (0: plain training).
+BRANCH_DROPOUT = float(os.environ.get("EOT_BRANCH_DROPOUT", 0.15))
+AUX_WEIGHT = 0.5
 
 
 # ---------------------------------------------------------------- export-text
@@ -353,6 +357,11 @@ def make_model(variant: str):
                 self.text = nn.Sequential(nn.Dropout(0.1), nn.Linear(DIM, HIDDEN), nn.ReLU())
             if variant == "gated":
                 self.gate = nn.Linear(2 * HIDDEN, HIDDEN)
+                if BRANCH_DROPOUT:
+                    # Each branch's own verdict, trained alongside (auxiliary losses) so that
+                    # neither summary leans on the other one.
+                    self.aux_audio, self.aux_text = nn.Linear(HIDDEN, 1), nn.Linear(HIDDEN, 1)
+            self.aux_logits = ()
             if variant == "xattn":
                 self.token_proj = nn.Linear(DIM, HIDDEN)
                 self.audio_to_text = Attend()
@@ -367,6 +376,9 @@ def make_model(variant: str):
                 h = self.text(sentence)
             elif self.variant == "gated":
                 a, t = self.audio(frames)[1], self.text(sentence)
+                if self.training and BRANCH_DROPOUT:
+                    a, t = _drop_branches(a, t)
+                    self.aux_logits = (self.aux_audio(a)[:, 0], self.aux_text(t)[:, 0])
                 g = torch.sigmoid(self.gate(torch.cat([a, t], dim=-1)))
                 h = g * a + (1 - g) * t
             else:
@@ -379,6 +391,13 @@ def make_model(variant: str):
                 ctx_a = self.text_to_audio(t, seq, torch.ones_like(seq[:, :, 0]))
                 h = torch.cat([a, t, ctx_t, ctx_a], dim=-1)
             return self.head(self.dropout(h))[:, 0]
+
+    def _drop_branches(a, t):
+        """Modality dropout: blank one branch's summary for a share of the examples each."""
+        r = torch.rand(a.shape[0], 1)
+        a = a * (r >= BRANCH_DROPOUT)
+        t = t * ((r < BRANCH_DROPOUT) | (r >= 2 * BRANCH_DROPOUT))
+        return a, t
 
     return EndOfTurnNet(variant)
 
@@ -469,6 +488,7 @@ def train_variant(
     rng = np.random.default_rng(SEED)
     labels = torch.from_numpy(data["labels"])
     best, best_state, waited = -1.0, None, 0
+    started = time.time()
     for epoch in range(EPOCHS):
         model.train()
         order = rng.permutation(train_idx)
@@ -477,6 +497,7 @@ def train_variant(
             frames, tokens, masks, sentences = _tensors(data, idx)
             frames = _spec_augment(frames, rng)
             loss = loss_fn(model(frames, tokens, masks, sentences), labels[idx])
+            loss = loss + AUX_WEIGHT * sum(loss_fn(x, labels[idx]) for x in model.aux_logits)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -487,7 +508,9 @@ def train_variant(
         else:
             waited += 1
         print(
-            f"{variant} epoch {epoch + 1}: val AUC {score:.4f} (best {best:.4f})", file=sys.stderr
+            f"{variant} epoch {epoch + 1}: val AUC {score:.4f} (best {best:.4f}), "
+            f"{time.time() - started:.0f} s",
+            file=sys.stderr,
         )
         if waited >= PATIENCE:
             break

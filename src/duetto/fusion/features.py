@@ -65,6 +65,16 @@ def mel_filterbank() -> np.ndarray:
     return fb
 
 
+@lru_cache(maxsize=1)
+def _mel_sparse():
+    """The filterbank as a sparse [bins, N_MELS] matrix. Each bin feeds at most two filters, and
+    a dense product goes through OpenBLAS, whose threads spin: 8 ms of CPU per decision on a
+    busy machine instead of 0.1 ms."""
+    import scipy.sparse
+
+    return scipy.sparse.csr_matrix(mel_filterbank().T)
+
+
 def _frames(audio: np.ndarray, width: int, hop: int = HOP) -> np.ndarray:
     """[n, width] frames centred every ``hop`` samples (edges padded with zeros)."""
     n = len(audio) // hop
@@ -83,7 +93,7 @@ def log_mel(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(log-mel [n, N_MELS], log energy [n])`` in natural-log units."""
     frames = _frames(audio, WIN) * _hann(WIN)
     power = np.abs(scipy.fft.rfft(frames, N_FFT, workers=1)) ** 2
-    mel = np.log(power @ mel_filterbank().T + 1e-14)
+    mel = np.log(power @ _mel_sparse() + 1e-14)
     energy = np.log(np.mean(frames**2, axis=1) + 1e-14)
     return mel.astype(np.float32), energy.astype(np.float32)
 

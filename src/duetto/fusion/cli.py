@@ -17,7 +17,7 @@ def register(sub) -> None:
     e.add_argument(
         "--transcript", help="the words so far (default: transcribed with the bundled ASR)"
     )
-    e.add_argument("--variant", default="gated", choices=("gated", "xattn", "audio", "text"))
+    e.add_argument("--variant", default="late", choices=("late", "gated", "xattn", "audio", "text"))
 
     c = _cmd(fsub, "cues", cmd_cues, "speech rate, pauses, pitch, loudness, hesitation of one turn")
     c.add_argument("file")

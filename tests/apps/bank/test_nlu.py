@@ -37,7 +37,6 @@ def test_micro_f1():
 
 @pytest.fixture(scope="module")
 def nlu():
-    pytest.importorskip("torch", reason="the bank NLU needs the 'ml' extra")
     from duetto.apps.bank.nlu import BankNLU
 
     return BankNLU()
@@ -54,6 +53,24 @@ def nlu():
 )
 def test_banking77_intents(nlu, text, intent):
     assert nlu.understand(text).intent == intent
+
+
+def test_understands_empty_and_overlong_utterances(nlu):
+    empty = nlu.understand("")
+    assert empty.intent in nlu.intent_labels and empty.slots == ()
+    # Far beyond the model's token window: the tail is cut, never an error.
+    long = nlu.understand("I lost my card and " + "really " * 200 + "need help")
+    assert long.intent == "lost_or_stolen_card"
+
+
+def test_missing_model_files_name_the_fix(tmp_path):
+    from duetto.apps.bank.nlu import BankNLU, OnnxEncoder
+    from duetto.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="bank_finetune"):
+        BankNLU(weights=tmp_path / "nlu.npz")
+    with pytest.raises(ModelNotFoundError, match="missing"):
+        OnnxEncoder(tmp_path / "model.onnx")
 
 
 def test_acts_and_slots_of_a_transfer_request(nlu):

@@ -65,6 +65,18 @@ def test_real_ends_score_higher_than_mid_turn_pauses(fused, dev_pauses):
     assert mean_end < mean_mid  # the rule waits longer where the user is likely to go on
 
 
+def test_fusion_ranks_better_than_either_stream_alone(fused, dev_pauses):
+    from sklearn.metrics import roc_auc_score
+
+    labels = [final for _, _, final in dev_pauses]
+
+    def auc(model):
+        return roc_auc_score(labels, [model.probability(c, t) for c, t, _ in dev_pauses])
+
+    alone = max(auc(EndOfTurnModel("audio")), auc(EndOfTurnModel("text")))
+    assert auc(fused) > alone
+
+
 def test_late_fusion_is_the_weighted_sum_of_its_branches(fused, dev_pauses):
     """The shipped graph computes what eot.json says: wa * audio logit + wt * text logit + b,
     with both weights positive (each stream pushes the same way it does alone)."""

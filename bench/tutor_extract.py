@@ -30,19 +30,25 @@ def main() -> None:
     parser.add_argument(
         "--whisper", action="store_true", help="cache Whisper encoder states and token odds only"
     )
+    parser.add_argument("--every", type=int, default=10, help="progress every N utterances")
     args = parser.parse_args()
     i, n = (int(x) for x in args.shard.split("/"))
     utts = corpus.load(args.data, args.split)[i::n]
+    cache = corpus.evidence_cache()
+    suffix = ".whisper.npz" if args.whisper else ".json"
+    todo = [u for u in utts if not (cache / f"{u.id}{suffix}").is_file()]
+    print(f"{len(utts) - len(todo)}/{len(utts)} cached, {len(todo)} to extract", flush=True)
+    utts = todo
     asr = load_asr(ASRSettings(threads=args.threads)) if args.asr or args.whisper else None
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for k, utt in enumerate(utts, 1):
         if args.whisper:
             corpus.whisper_for(utt, asr)
         else:
             corpus.evidence_for(utt, asr)
-        if k % 50 == 0:
-            rate = (time.perf_counter() - started) / k
-            print(f"{k}/{len(utts)} {rate:.2f} s/utt", flush=True)
+        if k % args.every == 0 or k == len(utts):
+            wall, used = (time.perf_counter() - started) / k, (time.process_time() - cpu) / k
+            print(f"{k}/{len(utts)} {wall:.2f} s/utt wall, {used:.2f} s/utt CPU", flush=True)
     print(f"done {len(utts)} in {time.perf_counter() - started:.0f} s", flush=True)
 
 

@@ -1,6 +1,6 @@
 """Pronunciation scoring vs five human experts on speechocean762 *dev* (speakers unseen in training).
 
-    .venv/bin/python bench/tutor_scores.py [--limit N] [--timing 5]
+    .venv/bin/python bench/tutor_scores.py [--limit N] [--timing 5] [--weights FILE]
 
 Prints Pearson correlation (PCC) at phone, word and utterance level, phone mispronunciation
 detection precision/recall/F1 (human mean score < 2 counts as mispronounced, as does a predicted
@@ -11,6 +11,7 @@ of scoring ~5 s utterances end to end (decode + ASR + models).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -65,18 +66,21 @@ def evaluate(scorer: Scorer, utts, asr):
             np.array(utt_h), np.array(utt_p))  # fmt: skip
 
 
-def timing(scorer: Scorer, utts, seconds: float, n: int = 5) -> tuple[float, float, list[float]]:
-    """Median wall time of Scorer.score on the ``n`` dev recordings closest to ``seconds`` long."""
+def timing(scorer: Scorer, utts, seconds: float, n: int = 5):
+    """Wall and CPU time of Scorer.score on the ``n`` dev recordings closest to ``seconds`` long,
+    with the 1-minute load average before and after (the machine may be shared)."""
     pool = sorted(utts, key=lambda u: abs(_duration(u) - seconds))[:n]
     scorer.score(load_audio(pool[0].audio), pool[0].text)  # warm: models load on first use
-    times, lengths = [], []
+    walls, cpus, lengths = [], [], []
+    load_before = os.getloadavg()[0]
     for utt in pool:
         audio = load_audio(utt.audio)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         scorer.score(audio, utt.text)
-        times.append(time.perf_counter() - started)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
         lengths.append(len(audio) / 16_000)
-    return statistics.median(times), statistics.mean(lengths), times
+    return walls, cpus, statistics.mean(lengths), (load_before, os.getloadavg()[0])
 
 
 def _duration(utt) -> float:
@@ -92,8 +96,11 @@ def main() -> None:
     parser.add_argument(
         "--timing", type=float, default=5.0, help="utterance length for the speed check (0: skip)"
     )
+    parser.add_argument(
+        "--weights", default=None, help="scorer weights (default: the shipped ones)"
+    )
     args = parser.parse_args()
-    scorer = Scorer()
+    scorer = Scorer(weights=args.weights)
     utts = corpus.load(args.data, "dev")
     if args.limit:
         utts = utts[: args.limit]
@@ -128,9 +135,11 @@ def main() -> None:
             f"  at predicted < {threshold}: precision {p_:.3f} recall {r_:.3f} F1 {2 * p_ * r_ / max(p_ + r_, 1e-9):.3f}"
         )
     if args.timing:
-        median, length, times = timing(scorer, utts, args.timing)
-        print(f"\nscoring a {length:.1f} s utterance end to end: median {median:.2f} s "
-              f"({', '.join(f'{t:.2f}' for t in times)})")  # fmt: skip
+        walls, cpus, length, load = timing(scorer, utts, args.timing)
+        print(f"\nscoring a {length:.1f} s utterance end to end ({len(walls)} dev recordings, "
+              f"{os.cpu_count()} CPUs, load average {load[0]:.1f} before, {load[1]:.1f} after):\n"
+              f"  wall median {statistics.median(walls):.2f} s ({', '.join(f'{t:.2f}' for t in walls)})\n"
+              f"  CPU  median {statistics.median(cpus):.2f} s ({', '.join(f'{t:.2f}' for t in cpus)})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,18 +14,20 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 from sklearn.neural_network import MLPRegressor
 
 from duetto.apps.tutor import corpus, features
+from duetto.apps.tutor.align import PHONES
 from duetto.apps.tutor.model import MLP, OUTPUTS, WEIGHTS, pack
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
 # Hidden layers per level; () = a linear (ridge) model. With a few thousand phones and a few
 # hundred utterances, MLPs over-fit the 384-dim Whisper states; ridge generalises to new speakers.
 HIDDEN = {"phone": (), "word": (), "utterance": ()}
-ALPHA = {"phone": 1000.0, "word": 300.0, "utterance": 3000.0}  # on standardised features
+ALPHA = {"phone": 3000.0, "word": 300.0, "utterance": 3000.0}  # on standardised features
 ENSEMBLE = 3  # members per scorer: averaging seeds steadies small MLPs
 FOLDS = 5
 
@@ -109,12 +111,60 @@ def with_prototypes(rows):
     return out, protos
 
 
-def train(rows, seeds=range(ENSEMBLE)) -> dict[str, MLP]:
+def fit_phone_classifier(rows) -> tuple[np.ndarray, np.ndarray]:
+    """LDA phone classifier over the pooled Whisper states of well-said phones (human mean >= 1.9):
+    (coef, intercept) with one row per phone in PHONES order (absent phones never win)."""
+    x = np.concatenate([features.phone_states(r[3]) for r in rows]).astype(np.float64)
+    human = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
+    index = {p: i for i, p in enumerate(PHONES)}
+    label = np.array([index.get(p.expected, -1) for r in rows for p in r[2]])
+    keep = (human >= 1.9) & (label >= 0)
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x[keep], label[keep])
+    coef = np.zeros((len(PHONES), x.shape[1]))
+    intercept = np.full(len(PHONES), -1e4)
+    coef[lda.classes_], intercept[lda.classes_] = lda.coef_, lda.intercept_
+    return coef, intercept
+
+
+def gop_norm(rows, logps) -> np.ndarray:
+    """Per phone (PHONES order) mean and std of its own log posterior over the train rows."""
+    own = np.concatenate(
+        [features.gop_features(lp, r[2])[:, 0] for r, lp in zip(rows, logps, strict=True)]
+    )
+    names = np.array([p.expected for r in rows for p in r[2]])
+    norm = np.stack([np.zeros(len(PHONES)), np.ones(len(PHONES))])
+    for i, p in enumerate(PHONES):
+        if (names == p).sum() > 1:
+            norm[:, i] = own[names == p].mean(), own[names == p].std() + 1e-3
+    return norm
+
+
+def with_gop(rows, folds, groups):
+    """The rows with Whisper-GOP features appended (out of fold: each utterance's from a classifier
+    that never saw its speaker), and the classifier and normalisation fitted on all rows."""
+    logps = [None] * len(rows)
+    for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
+        coef, intercept = fit_phone_classifier([rows[i] for i in tr])
+        for i in te:
+            logps[i] = features.phone_log_posteriors(rows[i][3], coef, intercept)
+    norm = gop_norm(rows, logps)
+    out = [
+        (r[0], r[1], r[2], np.concatenate([r[3], features.gop_features(lp, r[2], norm)], 1), r[4])
+        for r, lp in zip(rows, logps, strict=True)
+    ]
+    coef, intercept = fit_phone_classifier(rows)
+    return out, {"coef": coef, "intercept": intercept, "norm": norm}
+
+
+def train(rows, seeds=range(ENSEMBLE), gop: bool = True) -> dict[str, MLP]:
     """Fit all three levels on ``rows`` with out-of-fold stacking."""
     rows, protos = with_prototypes(rows)
     groups = np.array([r[0].speaker for r in rows])
     phone_oof = [None] * len(rows)
     folds = GroupKFold(n_splits=FOLDS)
+    gop_model = None
+    if gop:
+        rows, gop_model = with_gop(rows, folds, groups)
     for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
         model = _fit_phone([rows[i] for i in tr], seeds=[0])
         for i in te:
@@ -142,6 +192,8 @@ def train(rows, seeds=range(ENSEMBLE)) -> dict[str, MLP]:
         "utterance": utt_model,
         "threshold": threshold,
         "prototypes": protos,
+        "gop": gop_model,
+        "oof": (rows, phone_oof, word_oof, utt_x, utt_model),
     }
 
 
@@ -202,6 +254,9 @@ def main() -> None:
         arrays.update(pack(level, models[level]))
     arrays["meta.phone_threshold"] = np.array(models["threshold"])
     arrays["phone.prototypes"] = models["prototypes"]
+    if models["gop"] is not None:
+        for key, value in models["gop"].items():
+            arrays[f"phone.gop_{key}"] = value.astype(np.float32)
     arrays["meta.asr"] = np.array(int(args.asr))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)

@@ -345,3 +345,57 @@ def prototype_features(x: np.ndarray, expected: list[str], protos: np.ndarray) -
     others[np.arange(len(x)), np.maximum(idx, 0)] = -np.inf
     best_other = others.max(1)
     return np.stack([own, best_other, own - best_other], axis=1).astype(np.float32)
+
+
+# Whisper GOP: a linear (LDA) phone classifier over the pooled states, trained on well-said
+# train phones, gives each expected phone a log posterior, as Kaldi's GOP does with its acoustic
+# model. The scorer sees it in context: its neighbours', word's and utterance's values.
+GOP_FLOOR = -20.0
+
+
+def phone_log_posteriors(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """Log posterior of every phone (PHONES order) for each row's pooled states."""
+    scores = phone_states(x).astype(np.float64) @ coef.T + intercept
+    scores -= scores.max(1, keepdims=True)
+    logp = scores - np.log(np.exp(scores).sum(1, keepdims=True))
+    return np.maximum(logp, GOP_FLOOR)
+
+
+def gop_features(
+    logp: np.ndarray, phones: list[PhoneEvidence], norm: np.ndarray | None = None
+) -> np.ndarray:
+    """Per phone: own log posterior, best other, their margin, entropy, posterior, the previous
+    and next phone's own value in the same word, word and utterance mean and min, the value
+    standardised per phone (``norm``: rows mean, std in PHONES order), and the own value per
+    phone identity (a slope per phone)."""
+    n = len(phones)
+    if n == 0:
+        return np.zeros((0, GOP_DIM), np.float32)
+    idx = np.array([_PHONE_INDEX.get(p.expected, -1) for p in phones])
+    rows = np.arange(n)
+    own = np.where(idx >= 0, logp[rows, np.maximum(idx, 0)], GOP_FLOOR)
+    others = logp.copy()
+    others[rows, np.maximum(idx, 0)] = -np.inf
+    best = others.max(1)
+    entropy = -(np.exp(logp) * logp).sum(1)
+    word = np.array([p.word for p in phones])
+    same_prev = np.r_[False, word[1:] == word[:-1]]
+    same_next = np.r_[word[1:] == word[:-1], False]
+    prev = np.where(same_prev, np.r_[0.0, own[:-1]], 0.0)
+    nxt = np.where(same_next, np.r_[own[1:], 0.0], 0.0)
+    word_mean, word_min = np.zeros(n), np.zeros(n)
+    for w in np.unique(word):
+        mask = word == w
+        word_mean[mask], word_min[mask] = own[mask].mean(), own[mask].min()
+    z = np.zeros(n)
+    if norm is not None:
+        safe = np.maximum(idx, 0)
+        z = np.where(idx >= 0, (own - norm[0, safe]) / norm[1, safe], 0.0)
+    onehot = np.zeros((n, len(PHONES)))
+    onehot[rows[idx >= 0], idx[idx >= 0]] = 1.0
+    columns = [own, best, own - best, entropy, np.exp(own), prev, nxt, word_mean, word_min,
+               np.full(n, own.mean()), np.full(n, own.min()), z]  # fmt: skip
+    return np.concatenate([np.stack(columns, 1), onehot * own[:, None]], 1).astype(np.float32)
+
+
+GOP_DIM = 12 + len(PHONES)

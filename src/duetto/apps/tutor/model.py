@@ -92,7 +92,7 @@ def load_scorers(path: str | None = None) -> dict:
 
     The ``"asr"`` entry says whether they were trained with ASR evidence, ``"threshold"`` is the
     predicted phone score under which a phone counts as mispronounced (chosen on train),
-    ``"prototypes"`` the phones' Whisper-state prototypes.
+    ``"prototypes"`` the phones' Whisper-state prototypes, ``"gop"`` the Whisper phone classifier.
     """
     file = Path(path) if path else WEIGHTS
     if not file.is_file():
@@ -108,4 +108,10 @@ def load_scorers(path: str | None = None) -> dict:
         )
         # Whisper-state prototype of each well-said phone (see features.prototype_features).
         out["prototypes"] = data["phone.prototypes"] if "phone.prototypes" in data else None
+        # Whisper-GOP phone classifier (see features.gop_features); absent in older weights.
+        out["gop"] = (
+            {k: data[f"phone.gop_{k}"].astype(np.float64) for k in ("coef", "intercept", "norm")}
+            if "phone.gop_coef" in data
+            else None
+        )
         return out

@@ -198,6 +198,10 @@ class Scorer:
                 ],
                 axis=1,
             )
+        gop = self.models.get("gop")
+        if gop is not None:
+            logp = features.phone_log_posteriors(x, gop["coef"], gop["intercept"])
+            x = np.concatenate([x, features.gop_features(logp, pe, gop["norm"])], axis=1)
         phone = self.models["phone"].predict(x)[:, 0] if len(x) else np.zeros(0)
         word = self.models["word"].predict(features.word_features(ev, pe, phone, wev))
         utt = self.models["utterance"].predict(

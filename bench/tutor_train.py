@@ -186,6 +186,7 @@ def train(rows, seeds=range(ENSEMBLE), gop: bool = True) -> dict[str, MLP]:
     utt_y = np.array([utt_targets(r[0]) for r in rows])
     utt_model = fit("utterance", utt_x, utt_y, seeds)
     threshold = error_threshold(rows, phone_oof)
+    report_cv(rows, phone_oof, word_oof, utt_x, utt_y, groups)
     return {
         "phone": phone_model,
         "word": word_model,
@@ -195,6 +196,29 @@ def train(rows, seeds=range(ENSEMBLE), gop: bool = True) -> dict[str, MLP]:
         "gop": gop_model,
         "oof": (rows, phone_oof, word_oof, utt_x, utt_model),
     }
+
+
+def report_cv(rows, phone_oof, word_oof, utt_x, utt_y, groups) -> None:
+    """Print speaker-grouped out-of-fold PCC on train at each level (what settings are chosen by)."""
+    ph = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
+    wh = np.concatenate([word_targets(r[0]) for r in rows])[:, 0]
+    utt_oof = np.zeros_like(utt_y)
+    for tr, te in GroupKFold(n_splits=FOLDS).split(utt_x, groups=groups):
+        utt_oof[te] = fit("utterance", utt_x[tr], utt_y[tr], seeds=[0]).predict(utt_x[te])
+
+    def pcc(a, b):
+        keep = ~(np.isnan(a) | np.isnan(b))
+        return np.corrcoef(a[keep], b[keep])[0, 1]
+
+    names = [name for name, _, _ in OUTPUTS["utterance"]]
+    print(
+        f"train CV (out of fold, by speaker): phone {pcc(ph, np.concatenate(phone_oof)):.3f}  "
+        f"word accuracy {pcc(wh, np.concatenate(word_oof)):.3f}  "
+        + "  ".join(
+            f"utterance {n} {pcc(utt_y[:, k], utt_oof[:, k]):.3f}" for k, n in enumerate(names)
+        ),
+        flush=True,
+    )
 
 
 def error_threshold(rows, phone_oof) -> float:
@@ -237,6 +261,9 @@ def main() -> None:
     parser.add_argument(
         "--cached-only", action="store_true", help="train on the utterances already cached"
     )
+    parser.add_argument(
+        "--no-gop", action="store_true", help="leave out the Whisper-GOP features (ablation)"
+    )
     args = parser.parse_args()
     utts = corpus.load(args.data, "train")
     if args.cached_only:
@@ -248,7 +275,7 @@ def main() -> None:
         ]
     rows = level_data(utts, args.asr)
     print(f"{len(rows)} train utterances, {sum(len(r[2]) for r in rows)} phones", flush=True)
-    models = train(rows)
+    models = train(rows, gop=not args.no_gop)
     arrays = {}
     for level in ("phone", "word", "utterance"):
         arrays.update(pack(level, models[level]))

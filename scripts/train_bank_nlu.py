@@ -1,4 +1,7 @@
-"""Reproduce the bank agent's NLU weights (src/duetto/apps/bank/data/nlu.npz).
+"""Reproduce the earlier frozen-encoder NLU heads: the baseline of ``bench/bank_nlu.py --baseline``.
+
+What ships now is made by ``bench/bank_finetune.py`` (docs/bank.md); this script writes to the
+cache, never into the package (its heads read the torch encoder's features, not the ONNX model's).
 
     nice -n 10 .venv/bin/python scripts/train_bank_nlu.py            # CV on train, then fit, save
     nice -n 10 .venv/bin/python scripts/train_bank_nlu.py --no-cv    # fit with the chosen settings
@@ -22,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from duetto.apps.bank.encoder import SentenceEncoder  # noqa: E402
-from duetto.apps.bank.nlu import WEIGHTS  # noqa: E402
 from duetto.apps.bank.training import (  # noqa: E402
     ACT_C,
     B77_C,
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--out", type=Path, default=WEIGHTS)
+    p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "nlu-frozen-heads.npz")
     p.add_argument("--no-cv", action="store_true", help="skip the cross-validation of C")
     p.add_argument("--grid", default=",".join(map(str, C_GRID)), help="C values to cross-validate")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds on BANKING77 train")

@@ -55,6 +55,16 @@ def test_banking77_intents(nlu, text, intent):
     assert nlu.understand(text).intent == intent
 
 
+def test_every_word_gets_a_vector_and_the_intents_a_distribution(nlu):
+    text = "Send £60.50 to O'Brien's account, please!"
+    enc = nlu.encoder.encode([text])[0]
+    assert [text[a:b] for a, b in enc.words][:4] == ["Send", "£", "60.50", "to"]
+    # The tokenizer's character offsets must land inside the words the slot tagger labels.
+    assert (abs(enc.word_states).sum(1) > 0).all()
+    probs = nlu.intent_probs(enc)
+    assert probs.shape == (77,) and abs(float(probs.sum()) - 1) < 1e-4 and 0 <= nlu.mix < 1
+
+
 def test_understands_empty_and_overlong_utterances(nlu):
     empty = nlu.understand("")
     assert empty.intent in nlu.intent_labels and empty.slots == ()

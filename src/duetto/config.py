@@ -40,7 +40,7 @@ class TurnSettings:
     # (duetto.fusion.eot: late | gated | xattn | audio | text; docs/turn-taking.md). The model is
     # asked at the speculation point, so it needs speculate_after_ms > 0.
     # Default "late" (audio and text nets fused late): the best wait at 5% false cut-offs on
-    # speechocean762 dev (278 ms vs 377 audio alone, 453 text alone, 620 silence).
+    # speechocean762 dev (261 ms vs 377 audio alone, 453 text alone, 620 silence).
     end_of_turn: str = "late"
     # Speech resuming this soon after a turn ended, before the agent has said anything, continues
     # that turn (the pause was mid-sentence); the pending reply is dropped.

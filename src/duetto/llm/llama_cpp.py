@@ -6,8 +6,10 @@ an assistant with a few-shot dialogue prompt (see :mod:`duetto.llm.prompt`) and 
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 from duetto.config import LLMSettings, auto_threads
@@ -31,6 +33,9 @@ class LlamaCppLLM:
             seed=settings.seed,
             verbose=False,
         )
+        # Free the model while the interpreter is whole: llama-cpp-python's own __del__ at shutdown
+        # runs after its C bindings are gone and prints a TypeError traceback.
+        atexit.register(_close, weakref.ref(self.llama))
         self.load_seconds = time.perf_counter() - started
         self.name = path.rsplit("/", 1)[-1]
         self._lock = threading.Lock()  # one llama context: one generation at a time
@@ -69,3 +74,9 @@ class LlamaCppLLM:
                         yield text
             finally:
                 pieces.close()  # a cancelled reply stops generating at once
+
+
+def _close(ref: weakref.ref) -> None:
+    llama = ref()
+    if llama is not None:
+        llama.close()

@@ -104,9 +104,12 @@ class Conversation:
         check = getattr(llm, "check", None)
         if check is not None:
             check()
-        return cls(
-            llm, settings.llm, Memory(settings.llm.system_prompt, settings.memory.max_tokens)
-        )
+        memory = Memory(settings.llm.system_prompt, settings.memory.max_tokens)
+        warm = getattr(llm, "warm", None)
+        if warm is not None:
+            # The system line and examples evaluated now: the first turn only pays for its own words.
+            warm(memory.messages(llm.count_tokens))
+        return cls(llm, settings.llm, memory)
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
         self._notes[user_text] = context

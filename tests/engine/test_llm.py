@@ -68,3 +68,20 @@ def test_memory_carries_context_across_turns(conversation):
     roles = [m.role for m in prompt_turns]
     assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
     assert prompt_turns[1].content == "My name is Priya." and prompt_turns[2].content == first
+
+
+def test_the_prompt_prefix_is_evaluated_before_the_first_turn():
+    """Loading a conversation evaluates the system line and examples, so the first question only
+    costs its own tokens: the fresh llama.cpp context already holds that prefix."""
+    from duetto.llm.prompt import AGENT, few_shot_prompt
+
+    settings = Settings()
+    settings.llm.context += 256  # a model of its own, not the one other tests have used
+    conversation = Conversation.from_settings(settings)
+    llm = conversation.llm
+    system_only = few_shot_prompt(conversation.memory.messages(llm.count_tokens))
+    shared = system_only[: system_only.rindex(f"{AGENT}:")].strip()
+    first = few_shot_prompt(conversation.memory.messages(llm.count_tokens, "Hi there!"))
+    assert first.startswith(shared) and llm.count_tokens(shared) > 100
+    held = llm.llama.detokenize(llm.llama._input_ids[: llm.llama.n_tokens].tolist()).decode()
+    assert held.strip().startswith(shared)

@@ -12,8 +12,13 @@ def test_mark_then_detect(tmp_path, capsys):
     from duetto.config import TTSSettings
     from duetto.tts import load_tts, synthesize
 
-    tts = load_tts(TTSSettings(watermark=False))  # unmarked voice: the command adds the mark
-    speech = synthesize(tts, "Thanks for calling, how can I help you today?")
+    # Unmarked voice (the command adds the mark), the same audio every run; about 4 s, as 16 payload
+    # bits from one or two seconds are right only ~80-98% of the time (docs/trust.md).
+    tts = load_tts(TTSSettings(watermark=False, variation=0.0))
+    speech = synthesize(
+        tts, "Thanks for calling the bank. How can I help you today? I can check a balance."
+    )
+    assert len(speech) > 3.5 * tts.sample_rate
     plain = write_wav(tmp_path / "plain.wav", speech, tts.sample_rate)
     marked = tmp_path / "marked.wav"
     assert (

@@ -85,3 +85,23 @@ def test_the_prompt_prefix_is_evaluated_before_the_first_turn():
     assert first.startswith(shared) and llm.count_tokens(shared) > 100
     held = llm.llama.detokenize(llm.llama._input_ids[: llm.llama.n_tokens].tolist()).decode()
     assert held.strip().startswith(shared)
+
+
+def test_the_same_prompt_gets_the_same_reply_whatever_came_before(conversation):
+    """Sampling (temperature > 0) is seeded per reply, so a reply does not depend on how many
+    replies or cancelled speculative starts the process made before it."""
+    from duetto.llm import Message
+
+    llm = conversation.llm
+    messages = [Message("system", conversation.memory.system_prompt), Message("user", "Hello!")]
+
+    def reply():
+        return "".join(llm.stream(messages, max_tokens=16, temperature=0.9))
+
+    first = reply()
+    started = llm.stream(
+        [*messages[:1], Message("user", "Tell me a story.")], max_tokens=16, temperature=0.9
+    )
+    next(started)  # a reply started and dropped, as a discarded speculation is
+    started.close()
+    assert reply() == first

@@ -65,6 +65,9 @@ class LlamaCppLLM:
                 top_p=0.9,
                 repeat_penalty=1.1,
                 stop=list(STOP),
+                # The seed for every reply, not once per model: the same prompt gets the same
+                # reply however many replies (or cancelled speculative starts) came before it.
+                seed=self.settings.seed,
                 stream=True,
             )
             try:

@@ -296,7 +296,7 @@ class VoiceSession:
             if reply.interrupted and not reply.finished:
                 self._finish_reply(reply)  # cancelled before it spoke: record the turn anyway
             return
-        if not _has_words(text):
+        if not has_words(text):
             self._drop(reply)  # a cough or noise: nothing to answer
             return
         context = self.context_provider(audio, text) if self.context_provider else None
@@ -575,8 +575,9 @@ def _said_text(reply: _Reply, until: float | None) -> str:
     return " ".join(words)
 
 
-def _has_words(text: str) -> bool:
-    return sum(c.isalpha() for c in text) >= 2
+def has_words(text: str) -> bool:
+    """Something was said: two letters, or a number ("2891" is a spoken PIN, not a cough)."""
+    return sum(c.isalpha() for c in text) >= 2 or any(c.isdigit() for c in text)
 
 
 def _ms(value: float | None) -> float | None:

@@ -318,3 +318,17 @@ def test_a_responder_with_side_effects_hears_only_confirmed_turns(
         # Never asked about the half-turn "Transfer fifty pounds" (a speculative responder may
         # have been, its reply dropped unheard).
         assert len(responder.heard) == 1
+
+
+def test_a_spoken_number_is_answered_not_dropped_as_noise(silence_engine, tts):
+    """Whisper writes "two eight nine one" as "2891": no letters, but the user said something."""
+    audio = make_dialogue_audio(tts, ["Two eight nine one."], gap_s=6.0)
+
+    async def main():
+        return await run_session(silence_engine.session(), audio, realtime=True)
+
+    result = asyncio.run(main())
+    assert len(result.turns) == 1
+    turn = result.turns[0]
+    assert re.fullmatch(r"[\d\s.,]+", turn.user_text), turn.user_text  # the case under test
+    assert turn.agent_text.strip() and turn.agent_start is not None

@@ -34,7 +34,7 @@ from duetto.frames import (
     TurnDone,
     TurnMetrics,
 )
-from duetto.pipeline import PRE_ROLL_S, VoiceSession
+from duetto.pipeline import PRE_ROLL_S, VoiceSession, has_words
 from duetto.server import catalog
 from duetto.server.errors import (
     AuthenticationError,
@@ -571,7 +571,7 @@ class RealtimeConnection:
                 content_index=0,
                 transcript=frame.text,
             )
-            if not _has_words(frame.text):
+            if not has_words(frame.text):
                 self.awaiting_reply = False  # noise: the engine does not answer it
         elif isinstance(frame, AgentText):
             self._agent_text(frame)
@@ -605,7 +605,7 @@ class RealtimeConnection:
             self.playing_until = 0.0
             self._expect("asr")
         elif isinstance(frame, Transcript) and frame.final:
-            self._expect("llm" if _has_words(frame.text) else None)
+            self._expect("llm" if has_words(frame.text) else None)
         elif isinstance(frame, AgentText):
             self._expect("tts")
         elif isinstance(frame, SpeechAudio):
@@ -740,11 +740,6 @@ def _parse_event(text: str):
         raise RealtimeEventError(f"event is not valid JSON ({exc.msg})") from None
     except RecursionError:  # "[[[[..." nested deeper than the parser's stack
         raise RealtimeEventError("event is nested too deeply to be a realtime event") from None
-
-
-def _has_words(text: str) -> bool:
-    # The engine's own rule for "nothing to answer" (a cough, a click): fewer than 2 letters.
-    return sum(c.isalpha() for c in text) >= 2
 
 
 def _reject_containers(data: str) -> None:

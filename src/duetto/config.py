@@ -61,6 +61,9 @@ class ASRSettings:
     # encoder, most of the cost on a short turn, gets ~3x cheaper and WER did not rise
     # (bench/asr_wer.py, docs/performance.md). Off: faster-whisper's standard path.
     trim_window: bool = True
+    # Initial prompt: text Whisper reads as what came before, so domain words in it (an app's
+    # names, terms) are recognized more often. A per-call prompt replaces it. None: no prompt.
+    prompt: str | None = None
 
 
 @dataclass

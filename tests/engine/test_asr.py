@@ -42,3 +42,29 @@ def test_a_short_question_is_heard_once(asr, speak):
     heard = asr.transcribe(speak(question)).text
     assert heard.lower().count("pronunciation") == 1, heard
     assert jiwer.wer("can you help me practice my pronunciation today", heard.lower()[:-1]) < 0.2
+
+
+# "KATE LOVES CHINA" (a 6-year-old speaker): tiny.en hears "Cajun loves China" without help.
+KATE = ("speechocean762", "audio", "000030024.flac")
+NAMES = "Kate, Tina, Layla."
+
+
+@pytest.fixture(scope="module")
+def kate():
+    from conftest import require_shared
+    from duetto.audio import load_audio
+
+    return load_audio(require_shared(*KATE))
+
+
+@pytest.mark.parametrize("words", [False, True], ids=["trimmed-window", "word-timestamps"])
+def test_a_prompt_setting_with_domain_words_changes_decoding(asr, kate, words):
+    prompted = WhisperASR(ASRSettings(prompt=NAMES))
+    assert "kate" not in asr.transcribe(kate, words=words).text.lower()
+    assert prompted.transcribe(kate, words=words).text.lower().startswith("kate loves china")
+
+
+def test_a_prompt_given_to_transcribe_overrides_the_setting(kate):
+    prompted = WhisperASR(ASRSettings(prompt=NAMES))
+    assert "kate" not in prompted.transcribe(kate, prompt="").text.lower()
+    assert "kate" in WhisperASR(ASRSettings()).transcribe(kate, prompt=NAMES).text.lower()

@@ -25,6 +25,8 @@ MIN_WINDOW_S = 10.0
 # Fast English speech is about 4 words (~6 tokens) a second; the cap stops runaway repetition.
 MAX_TOKENS_PER_S = 12
 NO_REPEAT_NGRAM = 4
+# Whisper's decoder holds 448 positions; like Whisper, keep at most half of them for the prompt.
+MAX_PROMPT_TOKENS = 223
 # Two sentences in a row this alike (difflib ratio over words) are one said twice by a loop.
 REPEAT_SIMILARITY = 0.75
 
@@ -63,15 +65,16 @@ class WhisperASR:
         language = language or self.settings.language
         if not self.multilingual:
             language = "en"
-        fast = self.settings.trim_window and not words and not prompt and language
+        prompt = self.settings.prompt if prompt is None else prompt
+        fast = self.settings.trim_window and not words and language
         if fast and len(audio) <= MAX_TRIMMED_S * SAMPLE_RATE:
-            return self._transcribe_trimmed(audio, language, temperature, started)
+            return self._transcribe_trimmed(audio, language, temperature, started, prompt)
         segments, info = self.model.transcribe(
             audio.astype(np.float32, copy=False),
             language=language,
             beam_size=self.settings.beam_size,
             temperature=temperature,
-            initial_prompt=prompt,
+            initial_prompt=prompt or None,
             word_timestamps=words,
             condition_on_previous_text=False,
             without_timestamps=not words,
@@ -88,7 +91,12 @@ class WhisperASR:
         )
 
     def _transcribe_trimmed(
-        self, audio: np.ndarray, language: str, temperature: float, started: float
+        self,
+        audio: np.ndarray,
+        language: str,
+        temperature: float,
+        started: float,
+        prompt: str | None = None,
     ) -> Transcription:
         """Whisper on a window as long as the audio (+1 s of silence, 10 s at least), not 30 s."""
         import ctranslate2
@@ -106,12 +114,14 @@ class WhisperASR:
             self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language
         )
         duration = len(audio) / SAMPLE_RATE
+        context = _prompt_tokens(tokenizer, prompt)
         result = self.model.model.generate(
             encoded,
-            [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
+            [[*context, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
             beam_size=self.settings.beam_size,
             sampling_temperature=max(temperature, 1e-5) if temperature > 0 else 1.0,
-            max_length=int(MAX_TOKENS_PER_S * duration) + 8,
+            # The cap counts the prompt too: CTranslate2 measures length from the first token.
+            max_length=len(context) + int(MAX_TOKENS_PER_S * duration) + 8,
             suppress_blank=True,
             suppress_tokens=[-1],
             # Without a 30 s window's trailing silence, Whisper may start the sentence again.
@@ -130,6 +140,15 @@ class WhisperASR:
             duration=duration,
             seconds=time.perf_counter() - started,
         )
+
+
+def _prompt_tokens(tokenizer, prompt: str | None) -> list[int]:
+    """Whisper's previous-context block: ``<|startofprev|>`` and the prompt's tokens (its last
+    MAX_PROMPT_TOKENS, as Whisper keeps the most recent context), or nothing without a prompt."""
+    if not prompt or not prompt.strip():
+        return []
+    tokens = tokenizer.encode(" " + prompt.strip())
+    return [tokenizer.sot_prev, *tokens[-MAX_PROMPT_TOKENS:]]
 
 
 def _drop_repeats(text: str) -> str:

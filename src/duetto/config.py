@@ -45,6 +45,11 @@ class TurnSettings:
     # Speech resuming this soon after a turn ended, before the agent has said anything, continues
     # that turn (the pause was mid-sentence); the pending reply is dropped.
     resume_window_ms: int = 1500
+    # After this much silence the turn so far is transcribed and the end-of-turn model asked,
+    # before (and for) the speculative reply: the decision and the reply's words are ready
+    # ~100 ms sooner than when both wait for speculate_after_ms, without starting the LLM and
+    # TTS at every short pause. 0 = transcribe when the reply starts (as before).
+    transcribe_after_ms: int = 100
     # Partial transcripts while the user speaks, every this many ms of new speech.
     partial_every_ms: int = 1000
 
@@ -104,6 +109,10 @@ class TTSSettings:
     # Speak each clause in the style its words call for (apologetic, urgent, calm...): rate,
     # pitch and volume (duetto.fusion.style).
     styles: bool = True
+    # Piper's onnxruntime threads; 0 = onnxruntime's default (every core). With the LLM behind a
+    # server that goes on generating while a clause is synthesized, 1 stops the two fighting over
+    # two cores (bench/latency.py, docs/performance.md).
+    threads: int = 0
 
 
 @dataclass

@@ -7,6 +7,7 @@ prompt. Applications (bank, tutor) supply their own :class:`Responder`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ class Responder(Protocol):
     The engine may call :meth:`respond` speculatively, at a pause, and drop the reply unheard if
     the user goes on. A responder whose ``respond`` has side effects (a bank that moves money on
     "yes") sets a class attribute ``speculative = False``: it then hears confirmed turns only
-    (the ASR still runs early, so little latency is lost).
+    (the ASR still runs early, so little latency is lost). A responder that sets
+    ``cancellable = True`` takes a ``cancel`` event in :meth:`respond` and stops generating as
+    soon as it is set, instead of at the next clause.
     """
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]: ...
@@ -111,7 +114,15 @@ class Conversation:
             warm(memory.messages(llm.count_tokens))
         return cls(llm, settings.llm, memory)
 
-    def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
+    cancellable = True  # respond() takes a cancel event, checked at every token
+
+    def respond(
+        self,
+        user_text: str,
+        *,
+        context: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
         self._notes[user_text] = context
         messages = self.memory.messages(self.llm.count_tokens, user_text, context)
         splitter = ClauseSplitter()
@@ -122,6 +133,8 @@ class Conversation:
                 messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
             ):
                 self.first_token_at = self.first_token_at or time.perf_counter()
+                if cancel is not None and cancel.is_set():
+                    return  # a dropped speculative reply: stop the LLM now, not a clause later
                 for clause in splitter.feed(piece):
                     spoke = True
                     yield clause

@@ -70,6 +70,10 @@ class _Turn:
     partial_samples: int = 0
     text: str = ""
     silence_needed_ms: float | None = None  # set by the end-of-turn model at a pause
+    # The transcription (and end-of-turn decision) started at a short pause, and the
+    # ``last_voiced`` it was made at: valid while no speech has come since.
+    early: asyncio.Future | None = None
+    early_voiced: float = -1.0
 
     def add(self, samples: np.ndarray) -> None:
         self.audio.append(samples)
@@ -82,6 +86,7 @@ class _Reply:
     cancel: threading.Event
     held: bool = False  # speculative: audio is kept back until the end of turn is confirmed
     heard_samples: int = 0  # how much of the turn's audio the reply was made from
+    voiced_at: float = 0.0  # the turn's last voiced time when the reply began
     held_audio: list[tuple[np.ndarray, str]] = field(default_factory=list)
     text: str | None = None  # the final transcript the reply answers, once the ASR is done
     waiting: tuple[str, str | None] | None = None  # (text, context) held for a confirmed turn
@@ -181,10 +186,16 @@ class VoiceSession:
             turn.silence_needed_ms = None
             if prob >= vad.threshold:
                 self._drop_speculation(turn)
-        self._maybe_partial(turn)
         silence_ms = (t_end - turn.last_voiced) * 1000
+        if silence_ms <= 0:
+            # Partials only while the user is voiced: one made during a pause would compete for
+            # the CPU with the speculative reply's own transcription of the same audio.
+            self._maybe_partial(turn)
         if turn.last_voiced <= turn.start:
             return
+        early = turn_settings.transcribe_after_ms
+        if 0 < early <= silence_ms and turn.early_voiced != turn.last_voiced:
+            self._transcribe_early(turn)
         speculate = turn_settings.speculate_after_ms
         if 0 < speculate <= silence_ms and not self._speculating(turn):
             self._begin_reply(turn, held=True)
@@ -246,6 +257,31 @@ class VoiceSession:
 
         self._spawn(self._loop.run_in_executor(None, run), done)
 
+    def _transcribe_early(self, turn: _Turn) -> None:
+        """At a short pause, transcribe the turn and ask the end-of-turn model, before any reply.
+
+        A reply begun later in the same pause reuses the result; speech resuming makes it stale.
+        """
+        audio = np.concatenate(turn.audio)
+        turn.early_voiced = voiced = turn.last_voiced
+        eot = self.end_of_turn
+
+        def run():
+            result = self.asr.transcribe(audio)
+            needed = eot.silence_needed_ms(audio, result.text) if eot is not None else None
+            return result, needed
+
+        def done(fut: asyncio.Future):
+            if fut.cancelled() or fut.exception() is not None:
+                return
+            needed = fut.result()[1]
+            fresh = self._turn is turn and turn.early is fut and turn.last_voiced == voiced
+            if fresh and needed is not None:
+                turn.silence_needed_ms = needed
+
+        turn.early = self._loop.run_in_executor(None, run)
+        self._spawn(turn.early, done)
+
     def _end_turn(self, turn: _Turn, decided_wall: float) -> None:
         self._turn = None
         self._emit(SpeechStopped(t=round(turn.last_voiced, 3)))
@@ -260,7 +296,13 @@ class VoiceSession:
 
     # ----------------------------------------------------------------------------- reply
     def _begin_reply(self, turn: _Turn, held: bool) -> _Reply:
-        reply = _Reply(turn=turn, cancel=threading.Event(), held=held, heard_samples=turn.samples)
+        reply = _Reply(
+            turn=turn,
+            cancel=threading.Event(),
+            held=held,
+            heard_samples=turn.samples,
+            voiced_at=turn.last_voiced,
+        )
         self._reply = reply
         self._unfinished.append(reply)
         self._spawn(asyncio.ensure_future(self._answer(reply, np.concatenate(turn.audio))))
@@ -313,10 +355,19 @@ class VoiceSession:
     async def _transcribe_final(self, reply: _Reply, audio: np.ndarray) -> str:
         turn = reply.turn
         started = time.perf_counter()
+        if turn.early is not None and turn.early_voiced == reply.voiced_at:
+            # Transcribed at the pause already (and the end of turn asked): only wait for it.
+            result = (await asyncio.shield(turn.early))[0]
+            reply.metrics["asr_ms"] = result.seconds * 1000
+            reply.metrics["asr_rtf"] = result.rtf
+            if not reply.cancel.is_set() or reply.interrupted:
+                turn.text = reply.text = result.text
+            return result.text
         result = await self._loop.run_in_executor(None, lambda: self.asr.transcribe(audio))
         reply.metrics["asr_ms"] = (time.perf_counter() - started) * 1000
         reply.metrics["asr_rtf"] = result.rtf
-        if self.end_of_turn is not None and reply.held and self._turn is turn:
+        early_decides = self.settings.turn.transcribe_after_ms > 0
+        if self.end_of_turn is not None and reply.held and self._turn is turn and not early_decides:
             needed = await self._loop.run_in_executor(
                 None, self.end_of_turn.silence_needed_ms, audio, result.text
             )
@@ -336,7 +387,8 @@ class VoiceSession:
         speed = self.settings.tts.speed
         audio_seconds = tts_seconds = 0.0
         try:
-            for clause in self.responder.respond(user_text, context=context):
+            cancel = {"cancel": reply.cancel} if getattr(self.responder, "cancellable", 0) else {}
+            for clause in self.responder.respond(user_text, context=context, **cancel):
                 if reply.cancel.is_set():
                     break
                 m.setdefault("first_clause_ms", (time.perf_counter() - llm_start) * 1000)

@@ -100,11 +100,13 @@ def _warm_up(asr, tts) -> None:
 def load_end_of_turn(settings: Settings):
     """The end-of-turn model the settings ask for (None: silence alone ends turns)."""
     turn = settings.turn
-    if turn.end_of_turn == "silence" or turn.speculate_after_ms <= 0:
+    # The model is asked at the early transcription if there is one, else when the reply starts.
+    asked_at_ms = turn.transcribe_after_ms or turn.speculate_after_ms
+    if turn.end_of_turn == "silence" or asked_at_ms <= 0:
         return None
     from duetto.fusion.eot import EndOfTurnModel
 
-    return EndOfTurnModel(turn.end_of_turn, pause_s=turn.speculate_after_ms / 1000)
+    return EndOfTurnModel(turn.end_of_turn, pause_s=asked_at_ms / 1000)
 
 
 def _prosody_context(audio: np.ndarray, transcript: str) -> str | None:

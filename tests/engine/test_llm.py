@@ -105,3 +105,32 @@ def test_the_same_prompt_gets_the_same_reply_whatever_came_before(conversation):
     next(started)  # a reply started and dropped, as a discarded speculation is
     started.close()
     assert reply() == first
+
+
+class _Counting:
+    """The real LLM, counting the tokens pulled from it; sets ``cancel`` after the first one."""
+
+    def __init__(self, llm, cancel):
+        self.llm, self.cancel = llm, cancel
+        self.count_tokens = llm.count_tokens
+        self.pulled = 0
+
+    def stream(self, messages, **kwargs):
+        for piece in self.llm.stream(messages, **kwargs):
+            self.pulled += 1
+            if self.pulled == 1:
+                self.cancel.set()  # the user went on: the speculative reply is dropped
+            yield piece
+
+
+def test_a_cancelled_reply_stops_the_llm_at_the_next_token(conversation):
+    import threading
+
+    cancel = threading.Event()
+    counting = _Counting(conversation.llm, cancel)
+    dropped = Conversation(counting, conversation.settings, Memory("You are a storyteller."))
+    clauses = list(
+        dropped.respond("Tell me a long story about a dragon and a castle.", cancel=cancel)
+    )
+    assert clauses == []  # nothing to say once cancelled, not even the fallback line
+    assert counting.pulled == 1  # not the ten-odd tokens to the end of the first clause

@@ -16,6 +16,7 @@ from duetto.audio import SAMPLE_RATE
 from duetto.config import Settings
 from duetto.dialogue import APOLOGY, Conversation, Memory, Turn
 from duetto.frames import AgentText, Interrupt, SpeechAudio, SpeechStopped, Transcript, TurnDone
+from duetto.pipeline import PRE_ROLL_S
 from duetto.talk import Engine, make_dialogue_audio, render_timeline, run_session
 
 
@@ -332,3 +333,29 @@ def test_a_spoken_number_is_answered_not_dropped_as_noise(silence_engine, tts):
     turn = result.turns[0]
     assert re.fullmatch(r"[\d\s.,]+", turn.user_text), turn.user_text  # the case under test
     assert turn.agent_text.strip() and turn.agent_start is not None
+
+
+def test_a_pause_is_transcribed_once_early_and_the_reply_reuses_it(engine, tts, monkeypatch):
+    """turn.transcribe_after_ms: the turn is transcribed ~100 ms into the pause (and the
+    end-of-turn model asked); the speculative reply at 200 ms waits for that, not a second run."""
+    calls = []
+    transcribe = engine.asr.transcribe
+
+    def counting(audio, **kwargs):
+        calls.append(len(audio) / SAMPLE_RATE)
+        return transcribe(audio, **kwargs)
+
+    monkeypatch.setattr(engine.asr, "transcribe", counting)
+    audio = make_dialogue_audio(tts, ["What is the tallest mountain in the world?"], gap_s=6.0)
+
+    async def main():
+        return await run_session(engine.session(), audio, realtime=True)
+
+    result = asyncio.run(main())
+    assert len(result.turns) == 1 and result.turns[0].agent_text
+    turn = result.turns[0]
+    # Seconds of pause at the end of each call's audio (the turn's audio starts a pre-roll early).
+    pauses = [seconds - (turn.user_end - turn.user_start) - PRE_ROLL_S for seconds in calls]
+    at_pause = [p for p in pauses if p > 0.05]
+    assert len(at_pause) == 1, pauses  # one transcription of the ended turn, shared
+    assert at_pause[0] < Settings().turn.speculate_after_ms / 1000, pauses

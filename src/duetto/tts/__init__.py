@@ -57,13 +57,14 @@ def load_tts(settings: TTSSettings | None = None, language: str | None = None) -
         settings.variation,
         settings.watermark,
         settings.styles,
+        settings.threads,
     )
     if key in _LOADED:
         return _LOADED[key]
     if settings.backend == "piper":
         from duetto.tts.piper import PiperTTS
 
-        tts: TTS = PiperTTS(settings.voice, settings.variation)
+        tts: TTS = PiperTTS(settings.voice, settings.variation, threads=settings.threads)
     elif settings.backend == "espeak":
         from duetto.tts.espeak import EspeakTTS
 

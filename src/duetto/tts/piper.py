@@ -13,7 +13,7 @@ from duetto.models import piper_voice
 
 
 class PiperTTS:
-    def __init__(self, voice: str = "bundled", variation: float = 1.0):
+    def __init__(self, voice: str = "bundled", variation: float = 1.0, threads: int = 0):
         try:
             from piper import PiperVoice
         except ImportError:
@@ -24,6 +24,8 @@ class PiperTTS:
             self.voice = PiperVoice.load(str(path))
         except Exception as exc:  # noqa: BLE001 - any load failure means "not a usable voice"
             raise ModelNotFoundError(f"could not load Piper voice {path}: {exc}") from None
+        if threads > 0:
+            self.voice.session = _session(path, threads)
         self.load_seconds = time.perf_counter() - started
         self.sample_rate = self.voice.config.sample_rate
         self.name = path.stem
@@ -48,3 +50,15 @@ class PiperTTS:
             chunks = self.voice.synthesize(text, config)
             for chunk in chunks:
                 yield chunk.audio_float_array
+
+
+def _session(path, threads: int):
+    """The voice's ONNX model on ``threads`` intra-op threads (Piper's own loader takes no options)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )

@@ -33,6 +33,18 @@ def test_clause_splitter_streams_clauses_before_the_reply_ends():
     assert clauses[1:] == ["try reading.", "Also avoid coffee."]  # capped at two sentences
 
 
+def test_an_unpunctuated_run_is_spoken_in_pieces_of_twelve_words():
+    splitter = ClauseSplitter()
+    words = "it is alice or patient it is alice or patient it is alice".split()
+    out = []
+    for i, word in enumerate(words):
+        out += splitter.feed((" " if i else "") + word)
+        if i < 12:
+            assert out == [], i  # the 12th word may still be growing: no cut yet
+    assert out == [" ".join(words[:12])]  # cut once the 13th word has begun
+    assert splitter.flush() == "alice."
+
+
 def test_clause_splitter_stops_at_the_next_user_line():
     splitter = ClauseSplitter()
     out = splitter.feed("Paris is the capital.\nUser: what about")

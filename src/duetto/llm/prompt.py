@@ -31,6 +31,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 # enough words that the phrase sounds natural on its own.
 _CLAUSE_BREAK = re.compile(r"[.!?](?:[\"')\]]*)\s|[,;:]\s")
 MIN_CLAUSE_WORDS = 4
+# A run of words with no punctuation at all (a model that rambles, or does not punctuate) is
+# spoken in pieces this long, so the first audio does not wait for the whole run.
+MAX_CLAUSE_WORDS = 12
 
 
 def few_shot_prompt(messages: list[Message]) -> str:
@@ -116,7 +119,7 @@ class ClauseSplitter:
         while True:
             match = _CLAUSE_BREAK.search(self.buffer, start)
             if match is None:
-                return None
+                return self._long_run()
             candidate = self.buffer[: match.end()]
             ends_sentence = candidate.rstrip()[-1:] in ".!?" or candidate.rstrip()[-2:-1] in ".!?"
             if ends_sentence or len(candidate.split()) >= MIN_CLAUSE_WORDS:
@@ -126,6 +129,15 @@ class ClauseSplitter:
                     self.capped = self.sentences >= self.max_sentences
                 return _tidy(candidate)
             start = match.end()
+
+    def _long_run(self) -> str | None:
+        """The first MAX_CLAUSE_WORDS words of an unpunctuated run, once a space follows them."""
+        words = self.buffer.split(maxsplit=MAX_CLAUSE_WORDS)
+        if len(words) <= MAX_CLAUSE_WORDS:
+            return None  # (with a 13th item, the 12th word is complete: a space came after it)
+        clause = " ".join(words[:MAX_CLAUSE_WORDS])
+        self.buffer = words[MAX_CLAUSE_WORDS]
+        return _tidy(clause)
 
     def flush(self) -> str:
         """The rest once the LLM has finished (cleaned; may be empty)."""

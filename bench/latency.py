@@ -42,8 +42,8 @@ LONG_TURNS = (
     ("I would like to ask about my account,", "and also about the card I lost last week."),
     ("Can you tell me", "what the weather will be like tomorrow morning?"),
 )
-LONG_TURN_PAUSE_S = 0.7
-SPECULATE_S = 0.2  # duetto's default turn.speculate_after_ms  # a deliberate mid-turn pause, longer than most endpointers wait
+LONG_TURN_PAUSE_S = 0.7  # a deliberate mid-turn pause, longer than most endpointers wait
+SPECULATE_S = 0.2  # duetto's default turn.speculate_after_ms
 
 
 SYSTEMS = {
@@ -74,7 +74,17 @@ def main() -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--out", default=str(OUT / "latency"))
     parser.add_argument("--reuse", action="store_true", help="reuse result files already in --out")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=SYSTEM:KEY=VALUE[,KEY=VALUE]",
+        help="an extra system: a duetto system with settings changed "
+        "(e.g. spec100=duetto-server:turn.speculate_after_ms=100); add NAME to --systems",
+    )
     args = parser.parse_args()
+    for spec in args.variant:
+        add_variant(parser, spec)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = build_corpus(out / "corpus", args.conversations)
@@ -104,6 +114,19 @@ def main() -> int:
         draw_timeline(truth, results, corpus, out / "timeline.png")
         print(f"\ntimeline: {out / 'timeline.png'}")
     return 0
+
+
+def add_variant(parser: argparse.ArgumentParser, spec: str) -> None:
+    """NAME=SYSTEM:KEY=VALUE,... -> SYSTEMS[NAME], SYSTEM's command with --set KEY=VALUE each."""
+    try:
+        name, rest = spec.split("=", 1)
+        base, changes = rest.split(":", 1)
+    except ValueError:
+        parser.error(f"--variant {spec!r}: expected NAME=SYSTEM:KEY=VALUE[,KEY=VALUE]")
+    if base not in SYSTEMS or not SYSTEMS[base][0].endswith("duetto_runner.py"):
+        parser.error(f"--variant {spec!r}: {base!r} is not a duetto system")
+    sets = [item for change in changes.split(",") for item in ("--set", change)]
+    SYSTEMS[name] = [*SYSTEMS[base], *sets]
 
 
 # ----------------------------------------------------------------------------- corpus

@@ -109,9 +109,9 @@ class TTSSettings:
     # Speak each clause in the style its words call for (apologetic, urgent, calm...): rate,
     # pitch and volume (duetto.fusion.style).
     styles: bool = True
-    # Piper's onnxruntime threads; 0 = onnxruntime's default (every core). With the LLM behind a
-    # server that goes on generating while a clause is synthesized, 1 stops the two fighting over
-    # two cores (bench/latency.py, docs/performance.md).
+    # Piper's onnxruntime threads. 0 = auto: one when the LLM is behind a server (it goes on
+    # generating while a clause is synthesized, and the two fought over two cores), else
+    # onnxruntime's default, every core (bench/latency.py, docs/performance.md).
     threads: int = 0
 
 

@@ -6,7 +6,7 @@ import asyncio
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,11 @@ class Engine:
         asr = load_asr(settings.asr)
         times["asr"] = time.perf_counter() - t
         t = time.perf_counter()
-        tts = load_tts(settings.tts, language=settings.asr.language)
+        tts_settings = settings.tts
+        if tts_settings.threads == 0 and settings.llm.url:
+            # The LLM server goes on generating while a clause is synthesized: one thread each.
+            tts_settings = replace(tts_settings, threads=1)
+        tts = load_tts(tts_settings, language=settings.asr.language)
         times["tts"] = time.perf_counter() - t
         t = time.perf_counter()
         load_vad()

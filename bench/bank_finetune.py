@@ -248,18 +248,28 @@ def export_onnx(model, path: Path) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 
-def asr_train_texts(per_intent: int) -> tuple[list[str], list[str]]:
-    """Clean and babble transcripts of spoken train queries (bench/bank_spoken.py --split train)."""
+def asr_train_texts(
+    sources: list[str], exclude: set[str] = frozenset()
+) -> tuple[list[str], list[str]]:
+    """Clean and babble transcripts of spoken train queries (bench/bank_spoken.py --split train).
+
+    ``sources``: ``PER_INTENT`` or ``PER_INTENT:TAG`` (the ASR setting's cache tag, e.g.
+    ``10:prompt``). Queries whose written text is in ``exclude`` (a holdout) are left out.
+    """
     from bank_spoken import cache_path, read_transcripts
 
-    rows = read_transcripts(cache_path(DEFAULT_CACHE, "train", per_intent))
-    texts, labels = [], []
-    for r in rows:
-        for cond in ("clean", "babble"):
-            if r[cond]:
-                texts.append(r[cond])
-                labels.append(r["label"])
-    print(f"  + {len(texts)} ASR transcripts of {len(rows)} spoken train queries", flush=True)
+    texts, labels, n = [], [], 0
+    for source in sources:
+        per_intent, _, tag = source.partition(":")
+        rows = read_transcripts(cache_path(DEFAULT_CACHE, "train", int(per_intent), tag))
+        rows = [r for r in rows if r["text"] not in exclude]
+        n += len(rows)
+        for r in rows:
+            for cond in ("clean", "babble"):
+                if r[cond]:
+                    texts.append(r[cond])
+                    labels.append(r["label"])
+    print(f"  + {len(texts)} ASR transcripts of {n} spoken train queries", flush=True)
     return texts, labels
 
 
@@ -360,8 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoothing", type=float, default=0.1, help="label smoothing")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--frozen", type=int, default=3, help="bottom layers kept frozen (0-6)")
-    p.add_argument("--asr-train", type=int, default=0, metavar="PER_INTENT",
-                   help="add ASR transcripts of this many spoken train queries per intent")  # fmt: skip
+    p.add_argument("--asr-train", nargs="*", default=[], metavar="PER_INTENT[:TAG]",
+                   help="add the ASR transcripts of spoken train queries (bench/bank_spoken.py "
+                        "--split train --per-intent N, TAG its ASR setting, e.g. 10:prompt)")  # fmt: skip
     p.add_argument(
         "--ship", action="store_true", help="holdout: write the model and heads into the package"
     )
@@ -386,12 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "holdout":
         fit, held = stratified_split(labels, HOLDOUT)
         fit_texts, fit_y = [texts[i] for i in fit], [y[i] for i in fit]
-        if args.asr_train:
-            held_set = {texts[i] for i in held}
-            extra_t, extra_l = asr_train_texts(args.asr_train)
-            keep = [k for k, t in enumerate(extra_t) if t not in held_set]
-            fit_texts += [extra_t[k] for k in keep]
-            fit_y += [names.index(extra_l[k]) for k in keep]
+        if args.asr_train:  # never the spoken versions of holdout queries
+            extra_t, extra_l = asr_train_texts(args.asr_train, {texts[i] for i in held})
+            fit_texts += extra_t
+            fit_y += [names.index(label) for label in extra_l]
         held_texts, held_y = [texts[i] for i in held], np.array([y[i] for i in held])
 
         held_states: list = []
@@ -409,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fit on {len(fit_texts)}, holdout {len(held)}", flush=True)
         model, history = train(fit_texts, fit_y, len(names), args, evaluate)
         minutes = (time.perf_counter() - started) / 60
-        torch.save(model.state_dict(), DEFAULT_CACHE / "bank-minilm-holdout.pt")
+        tag = f"f{args.frozen}-e{args.epochs}" + "".join(
+            "-asr" + a.replace(":", "") for a in args.asr_train
+        )
+        torch.save(model.state_dict(), DEFAULT_CACHE / f"bank-minilm-holdout-{tag}.pt")
         out = args.out or DEFAULT_CACHE / "bank-minilm-holdout-int8.onnx"
         if args.ship:
             from duetto.apps.bank.nlu import MODEL_FILE, WEIGHTS

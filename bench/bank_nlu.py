@@ -118,9 +118,9 @@ def latency(understand_ms) -> dict:
             "min_ms": min(times)}  # fmt: skip
 
 
-def spoken(classify_fn, per_intent: int, cache: Path) -> dict:
+def spoken(classify_fn, per_intent: int, cache: Path, tag: str = "") -> dict:
     """Accuracy on the transcripts of spoken test queries (bench/bank_spoken.py), per condition."""
-    rows = read_transcripts(cache_path(cache, "test", per_intent))
+    rows = read_transcripts(cache_path(cache, "test", per_intent, tag))
     if not rows:
         raise SystemExit(
             f"no transcripts: run bench/bank_spoken.py --split test --per-intent {per_intent}"
@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--spoken", type=int, default=0, metavar="PER_INTENT",
                    help="score the spoken test transcripts of bench/bank_spoken.py --per-intent N")  # fmt: skip
+    p.add_argument("--asr-tag", default="",
+                   help="ASR setting of the transcripts (bench/bank_spoken.py cache tag: prompt, "
+                        "bundled-base, bundled-base-prompt); default: tiny.en without a prompt")  # fmt: skip
     p.add_argument(
         "--baseline", type=Path, help="heads .npz of the frozen-encoder design, scored too"
     )
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             row["latency"] = latency(lambda text: nlu.understand(text).ms)
             fn = lambda batch: classify(nlu, batch)  # noqa: E731
         if args.spoken:
-            row["spoken"] = spoken(fn, args.spoken, args.cache)
+            row["spoken"] = spoken(fn, args.spoken, args.cache, args.asr_tag)
         out["systems"][name] = row
     if args.json:
         print(json.dumps(out, indent=2))

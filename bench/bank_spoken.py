@@ -40,8 +40,55 @@ VOICES = (
 )
 
 
-def cache_path(cache: Path, split: str, per_intent: int) -> Path:
-    return cache / f"spoken-{split}-{per_intent}per-intent.jsonl"
+def cache_path(cache: Path, split: str, per_intent: int, tag: str = "") -> Path:
+    """Transcripts of one sample; ``tag`` names an ASR setting other than the default."""
+    return cache / f"spoken-{split}-{per_intent}per-intent{'-' + tag if tag else ''}.jsonl"
+
+
+def asr_tag(model: str, prompt: bool) -> str:
+    """Cache tag of an ASR setting ("" for the engine's default: tiny.en, no prompt)."""
+    parts = [] if model == "bundled" else [model]
+    return "-".join(parts + (["prompt"] if prompt else []))
+
+
+def transcribe(asr, audio, prompt: str | None) -> str:
+    """The engine's ASR; with a prompt, on the same trimmed window as without one.
+
+    ``WhisperASR.transcribe(prompt=...)`` takes faster-whisper's standard 30 s path, so a
+    comparison with the default (trimmed) path would mix two changes. Until the engine's
+    trimmed path takes a prompt, this decodes the trimmed window with the prompt as Whisper's
+    previous-text context (``<|startofprev|> prompt``), everything else as the engine does.
+    """
+    if not prompt:
+        return asr.transcribe(audio).text.strip()
+    import ctranslate2
+    import numpy as np
+    from faster_whisper.tokenizer import Tokenizer
+
+    from duetto.asr import whisper as w
+
+    pad = max(w.TRIM_PAD, int(w.MIN_WINDOW_S * w.SAMPLE_RATE) - len(audio))
+    padded = np.concatenate([audio.astype(np.float32), np.zeros(pad, np.float32)])
+    features = asr.model.feature_extractor(padded)
+    frames = min(features.shape[-1] // 2 * 2, w.FULL_WINDOW_FRAMES)
+    encoded = asr.model.model.encode(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames])),
+        to_cpu=False,
+    )
+    tok = Tokenizer(asr.model.hf_tokenizer, asr.multilingual, task="transcribe", language="en")
+    context = [tok.sot_prev, *tok.encode(" " + prompt.strip())]
+    duration = len(audio) / w.SAMPLE_RATE
+    result = asr.model.model.generate(
+        encoded,
+        [[*context, *tok.sot_sequence, tok.no_timestamps]],
+        beam_size=asr.settings.beam_size,
+        max_length=len(context) + int(w.MAX_TOKENS_PER_S * duration) + 8,
+        suppress_blank=True,
+        suppress_tokens=[-1],
+        no_repeat_ngram_size=w.NO_REPEAT_NGRAM,
+    )[0]
+    ids = [t for t in result.sequences_ids[0] if t < tok.eot]
+    return w._drop_repeats(" ".join(tok.decode(ids).split()))
 
 
 def stratified_sample(labels: list[str], per_intent: int, seed: int = SEED) -> list[int]:
@@ -74,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--threads", type=int, default=1, help="ASR threads")
+    p.add_argument("--asr-model", default="bundled", help="bundled (tiny.en) or bundled-base")
+    p.add_argument("--prompt", action="store_true",
+                   help="decode with the bank's ASR prompt (duetto.apps.bank.nlu.ASR_PROMPT)")  # fmt: skip
+    p.add_argument("--limit", type=int, default=0, help="only the first N queries of the sample")
     args = p.parse_args(argv)
 
     from duetto.asr import load_asr
@@ -83,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     from duetto.tts import load_tts, synthesize
 
     texts, labels = load_banking77(DATA, args.split)
-    picked = stratified_sample(labels, args.per_intent)
-    out = cache_path(args.cache, args.split, args.per_intent)
+    picked = full = stratified_sample(labels, args.per_intent)
+    if args.limit:  # every k-th, so that the intents stay mixed
+        picked = picked[:: max(1, len(picked) // args.limit)][: args.limit]
+    prompt = None
+    if args.prompt:
+        from duetto.apps.bank.nlu import ASR_PROMPT as prompt
+    out = cache_path(args.cache, args.split, args.per_intent, asr_tag(args.asr_model, args.prompt))
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {r["i"] for r in read_transcripts(out)}
     todo = [i for i in picked if i not in done]
@@ -93,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    asr = load_asr(ASRSettings(threads=args.threads))
+    asr = load_asr(ASRSettings(model=args.asr_model, threads=args.threads))
     voices = {
         (b, v): load_tts(
             TTSSettings(backend=b, voice=v, variation=1.0, watermark=False, styles=False)
@@ -104,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with out.open("a") as f:
         for n, i in enumerate(todo, 1):
-            backend, voice, speed = VOICES[picked.index(i) % len(VOICES)]
+            backend, voice, speed = VOICES[full.index(i) % len(VOICES)]
             tts = voices[(backend, voice)]
             speech = resample(synthesize(tts, texts[i], speed=speed), tts.sample_rate, SAMPLE_RATE)
             rng = stable_rng(SEED, args.split, i)
@@ -112,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             noisy = mix_at_snr(speech, fit_length(noise, len(speech), rng), SNR_DB).audio
             row = {
                 "i": i, "text": texts[i], "label": labels[i], "voice": f"{backend}:{voice}", "speed": speed,
-                "clean": asr.transcribe(speech).text.strip(), "babble": asr.transcribe(noisy).text.strip(),
+                "clean": transcribe(asr, speech, prompt), "babble": transcribe(asr, noisy, prompt),
             }  # fmt: skip
             f.write(json.dumps(row) + "\n")
             f.flush()

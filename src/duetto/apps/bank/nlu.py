@@ -32,6 +32,14 @@ MODEL_FILE = "bank-minilm-int8.onnx"
 TOKENIZER = FUSION_DATA / TOKENIZER_FILE
 # A dialogue act counts when its sigmoid passes this (the threshold used in the CV report).
 ACT_THRESHOLD = 0.5
+# Whisper's previous-text context for a bank call: the words BANKING77 intents turn on, among
+# them those tiny.en misheard in spoken *train* queries (card/car, PIN/pen/bin, pending/spending,
+# auto top-up, SEPA, cheque). Measured with bench/bank_spoken.py --prompt (docs/bank.md).
+ASR_PROMPT = (
+    "Bank customer service call about my card, PIN, ATM, top-up, transfer, pending payment, "
+    "declined card payment, refund, exchange rate, cash withdrawal, direct debit, passcode, "
+    "virtual card, Apple Pay, SEPA, cheque, verify my identity."
+)
 REBUILD = "rebuild with: python bench/bank_finetune.py holdout --ship (see docs/bank.md)"
 
 

@@ -69,6 +69,16 @@ class ASRSettings:
     # Initial prompt: text Whisper reads as what came before, so domain words in it (an app's
     # names, terms) are recognized more often. A per-call prompt replaces it. None: no prompt.
     prompt: str | None = None
+    # Decode again at rising temperature (0.2 ... 0.8) when a transcript compresses better than
+    # 2.4:1, Whisper's own test for a repetition loop (docs/robustness.md).
+    loop_guard: bool = False
+    # Noisy rooms (docs/robustness.md): drop words the decoder gives less than this probability
+    # (background talkers come out as unsure words). 0: keep every word. Either word filter
+    # aligns the transcript's words on the trimmed window (a few ms more per turn).
+    min_word_prob: float = 0.0
+    # Noisy rooms: drop words whose audio is more than this many dB under the utterance's loud
+    # level (95th percentile of 32 ms frames: the user is the loudest talker). None: off.
+    min_word_level_db: float | None = None
 
 
 @dataclass

@@ -114,7 +114,7 @@ def test_config_labels_and_bounds():
 
 
 def test_compression_ratio_flags_repetition_loops():
-    from duetto.data.evaluate import MAX_COMPRESSION_RATIO, compression_ratio
+    from duetto.asr.whisper import MAX_COMPRESSION_RATIO, compression_ratio
 
     assert compression_ratio("Mark is going to see elephant.") < MAX_COMPRESSION_RATIO
     assert compression_ratio("see you in the next video, " * 8) > MAX_COMPRESSION_RATIO

@@ -68,3 +68,35 @@ def test_a_prompt_given_to_transcribe_overrides_the_setting(kate):
     prompted = WhisperASR(ASRSettings(prompt=NAMES))
     assert "kate" not in prompted.transcribe(kate, prompt="").text.lower()
     assert "kate" in WhisperASR(ASRSettings()).transcribe(kate, prompt=NAMES).text.lower()
+
+
+def test_the_level_filter_drops_a_quiet_background_talker(speak):
+    # Another talker 20 dB down, then the user: tiny.en transcribes both; words more than 10 dB
+    # under the utterance's loud level are dropped.
+    import numpy as np
+
+    background = 0.1 * speak("The weather will be sunny tomorrow afternoon.")
+    user = speak("What is my account balance?")
+    audio = np.concatenate([background, np.zeros(4000, np.float32), user]).astype(np.float32)
+    heard = WhisperASR(ASRSettings()).transcribe(audio).text.lower()
+    assert "weather" in heard and "balance" in heard, heard
+    filtered = WhisperASR(ASRSettings(min_word_level_db=-10.0)).transcribe(audio)
+    assert filtered.text.lower().rstrip("?") == "what is my account balance", filtered.text
+    assert [w.word for w in filtered.words][-1] == "balance?"
+
+
+def test_the_loop_guard_decodes_a_repetition_loop_again():
+    # "BILL LIKES YELLOW" under white noise at 0 dB: with word timestamps tiny.en loops on
+    # "a little bit of"; the guard's re-decode at temperature 0.2 does not.
+    from conftest import require_shared
+    from duetto.asr.whisper import MAX_COMPRESSION_RATIO, compression_ratio
+    from duetto.audio import load_audio
+    from duetto.data.noise import mix_at_snr, noise_source, stable_rng
+
+    clean = load_audio(require_shared("speechocean762", "audio", "000920002.flac"))
+    noise = noise_source("white").noise(len(clean), stable_rng(0, "000920002", "white", 0.0))
+    audio = mix_at_snr(clean, noise, 0.0).audio
+    looped = WhisperASR(ASRSettings(loop_guard=False)).transcribe(audio, words=True).text
+    assert compression_ratio(looped) > MAX_COMPRESSION_RATIO, looped
+    guarded = WhisperASR(ASRSettings(loop_guard=True)).transcribe(audio, words=True).text
+    assert compression_ratio(guarded) <= MAX_COMPRESSION_RATIO, guarded

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 import time
+import zlib
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,6 +27,13 @@ MIN_WINDOW_S = 10.0
 # Fast English speech is about 4 words (~6 tokens) a second; the cap stops runaway repetition.
 MAX_TOKENS_PER_S = 12
 NO_REPEAT_NGRAM = 4
+# Whisper's own repetition test: a transcript compressing better than 2.4:1 is a loop; the loop
+# guard decodes it again at these temperatures until it is not.
+MAX_COMPRESSION_RATIO = 2.4
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8)
+LOOP_GUARD_SEED = 0
+ENCODER_FRAME_S = 0.02  # one encoder position: two 10 ms mel frames
+LEVEL_FRAME = 512  # 32 ms: the frames of the loud-level statistic
 # Whisper's decoder holds 448 positions; like Whisper, keep at most half of them for the prompt.
 MAX_PROMPT_TOKENS = 223
 # Two sentences in a row this alike (difflib ratio over words) are one said twice by a loop.
@@ -61,6 +70,39 @@ class WhisperASR:
         language: str | None = None,
         temperature: float = 0.0,
     ) -> Transcription:
+        """Transcribe 16 kHz float32 mono ``audio``. ``prompt`` replaces ``settings.prompt``
+        ("" for none). With ``settings.loop_guard`` a repetition loop is decoded again at rising
+        temperature; with a word filter set, the unlikely or quiet words are dropped (their text
+        too): on the trimmed window the transcript's words are aligned for that (cheap), unless
+        the caller asked for ``words``, which always come from faster-whisper's standard path."""
+        filtering = self.settings.min_word_prob > 0 or self.settings.min_word_level_db is not None
+        align = filtering and not words
+        out = self._decode(audio, words, prompt, language, temperature, align)
+        if self.settings.loop_guard and temperature == 0:
+            out = self._guard_loops(out, audio, words, prompt, language, align)
+        return _filter_words(out, audio, self.settings) if filtering else out
+
+    def _guard_loops(self, out, audio, words, prompt, language, align) -> Transcription:
+        import ctranslate2
+
+        seconds = out.seconds
+        ctranslate2.set_random_seed(LOOP_GUARD_SEED)  # the same audio gets the same transcript
+        for temperature in FALLBACK_TEMPERATURES:
+            if compression_ratio(out.text) <= MAX_COMPRESSION_RATIO:
+                break
+            out = self._decode(audio, words, prompt, language, temperature, align)
+            seconds += out.seconds
+        return replace(out, seconds=seconds)
+
+    def _decode(
+        self,
+        audio: np.ndarray,
+        words: bool,
+        prompt: str | None,
+        language: str | None,
+        temperature: float,
+        align: bool = False,
+    ) -> Transcription:
         started = time.perf_counter()
         language = language or self.settings.language
         if not self.multilingual:
@@ -68,7 +110,8 @@ class WhisperASR:
         prompt = self.settings.prompt if prompt is None else prompt
         fast = self.settings.trim_window and not words and language
         if fast and len(audio) <= MAX_TRIMMED_S * SAMPLE_RATE:
-            return self._transcribe_trimmed(audio, language, temperature, started, prompt)
+            return self._transcribe_trimmed(audio, language, temperature, started, prompt, align)
+        words = words or align
         segments, info = self.model.transcribe(
             audio.astype(np.float32, copy=False),
             language=language,
@@ -97,8 +140,11 @@ class WhisperASR:
         temperature: float,
         started: float,
         prompt: str | None = None,
+        align_words: bool = False,
     ) -> Transcription:
-        """Whisper on a window as long as the audio (+1 s of silence, 10 s at least), not 30 s."""
+        """Whisper on a window as long as the audio (+1 s of silence, 10 s at least), not 30 s.
+        ``align_words``: word timings and probabilities by aligning the transcript on the same
+        encoder output (cross-attention DTW), for the word filters."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
@@ -130,8 +176,13 @@ class WhisperASR:
         )[0]
         ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         text = _drop_repeats(" ".join(tokenizer.decode(ids).split()))
+        words = self._align(encoded, tokenizer, text, len(audio)) if align_words else ()
         segment = Segment(
-            start=0.0, end=round(duration, 3), text=text, no_speech_prob=result.no_speech_prob
+            start=0.0,
+            end=round(duration, 3),
+            text=text,
+            words=words,
+            no_speech_prob=result.no_speech_prob,
         )
         return Transcription(
             text=text,
@@ -140,6 +191,83 @@ class WhisperASR:
             duration=duration,
             seconds=time.perf_counter() - started,
         )
+
+    def _align(self, encoded, tokenizer, text: str, samples: int) -> tuple[Word, ...]:
+        """Each word of ``text`` with its start and end (the first audio frame its first token is
+        aligned to, and the next word's) and its mean token probability."""
+        tokens = tokenizer.encode(" " + text.strip()) if text.strip() else []
+        if not tokens:
+            return ()
+        mel_frames = samples // self.model.feature_extractor.hop_length
+        result = self.model.model.align(encoded, tokenizer.sot_sequence, [tokens], mel_frames)[0]
+        probs = np.asarray(result.text_token_probs, np.float64)
+        token_time = np.full(len(tokens) + 1, np.nan)
+        for index, frame in result.alignments:  # the DTW path, in order of time
+            if index <= len(tokens) and np.isnan(token_time[index]):
+                token_time[index] = frame * ENCODER_FRAME_S
+        token_time = np.fmax.accumulate(np.nan_to_num(token_time, nan=0.0))
+        names, groups = tokenizer.split_to_word_tokens(tokens)
+        out, first = [], 0
+        for name, group in zip(names, groups, strict=True):
+            last = first + len(group)
+            if out and not any(c.isalnum() for c in name):  # punctuation: part of the word before
+                out[-1] = replace(out[-1], word=out[-1].word + name.strip())
+            elif name.strip():
+                out.append(
+                    Word(
+                        word=name.strip(),
+                        start=round(float(token_time[first]), 3),
+                        end=round(float(token_time[last]), 3),
+                        probability=round(float(probs[first:last].mean()), 3),
+                    )
+                )
+            first = last
+        return tuple(out)
+
+
+def compression_ratio(text: str) -> float:
+    """Length of ``text`` over its zlib-compressed length: high for repetition loops."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def level_db(audio: np.ndarray, start: float = 0.0, end: float | None = None) -> float:
+    """Mean power in dB of ``audio[start:end]`` (seconds; one 32 ms frame at least)."""
+    a = max(int(start * SAMPLE_RATE), 0)
+    b = len(audio) if end is None else min(max(int(end * SAMPLE_RATE), a + LEVEL_FRAME), len(audio))
+    seg = audio[a:b].astype(np.float64)
+    return float(10 * np.log10(np.mean(np.square(seg)) + 1e-10)) if len(seg) else -100.0
+
+
+def loud_level_db(audio: np.ndarray) -> float:
+    """The utterance's loud level: the 95th percentile of its 32 ms frame powers, in dB (the
+    user's voice at a close microphone; background talkers sit below it)."""
+    n = max(len(audio) // LEVEL_FRAME, 1)
+    x = np.zeros(n * LEVEL_FRAME, np.float64)
+    x[: min(len(audio), n * LEVEL_FRAME)] = audio[: n * LEVEL_FRAME]
+    frames = 10 * np.log10(np.square(x).reshape(n, LEVEL_FRAME).mean(axis=1) + 1e-10)
+    return float(np.percentile(frames, 95))
+
+
+def _filter_words(out: Transcription, audio: np.ndarray, settings: ASRSettings) -> Transcription:
+    """Drop the words below ``settings.min_word_prob`` or quieter than
+    ``settings.min_word_level_db`` under the utterance's loud level; the text is what is left."""
+    loud = loud_level_db(audio) if settings.min_word_level_db is not None else 0.0
+
+    def keep(w: Word) -> bool:
+        if w.probability < settings.min_word_prob:
+            return False
+        if settings.min_word_level_db is None:
+            return True
+        return level_db(audio, w.start, w.end) - loud >= settings.min_word_level_db
+
+    segments = []
+    for seg in out.segments:
+        kept = tuple(w for w in seg.words if keep(w))
+        if kept:
+            segments.append(replace(seg, words=kept, text=" ".join(w.word for w in kept)))
+    text = " ".join(s.text for s in segments)
+    return replace(out, text=text, segments=tuple(segments))
 
 
 def _prompt_tokens(tokenizer, prompt: str | None) -> list[int]:

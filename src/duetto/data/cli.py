@@ -91,6 +91,13 @@ def register(sub) -> None:
     p.add_argument(
         "--loop-guard", action="store_true", help="re-decode repetition loops at higher temperature"
     )
+    p.add_argument(
+        "--min-word-level",
+        type=float,
+        default=None,
+        help="drop words this many dB under the utterance's loud level (e.g. -10)",
+    )
+    p.add_argument("--model", default="bundled", help="ASR model (asr.model; e.g. base)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
     p.add_argument("--results", help="write per-utterance results (JSONL) here")
@@ -241,6 +248,8 @@ def cmd_eval_asr(args) -> int:
         beam_size=args.beam_size,
         min_word_prob=args.min_word_prob,
         loop_guard=args.loop_guard,
+        min_word_level_db=args.min_word_level,
+        model=args.model,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)
     results, problems = evaluator.run(

@@ -28,17 +28,17 @@ from duetto.data.textnorm import normalize_text, word_errors
 from duetto.errors import DuettoError
 
 CLEAN = "clean"
-DENOISERS = ("none", "noisereduce")
+DENOISERS = ("none", "noisereduce", "rnnoise")
+# RNNoise (the PyPI wheel ``pyrnnoise`` ships librnnoise with its weights built in) works on
+# 10 ms frames of 48 kHz audio in 16-bit scale.
+RNNOISE_RATE, RNNOISE_FRAME = 48_000, 480
+RNNOISE_DELAY = 960  # its output lags the input by 20 ms (measured: correlation peak)
 # Silero's default decision threshold; the reference activity is taken on clean audio with it.
 VAD_THRESHOLD = 0.5
 # Adaptive VAD: below this estimated SNR the threshold is lowered linearly, down to the floor
 # value at ADAPT_LOW_SNR dB (noise pushes Silero's speech probabilities down more than up).
 ADAPT_HIGH_SNR, ADAPT_LOW_SNR = 30.0, 5.0
 ADAPT_MIN_THRESHOLD = 0.2
-# Whisper's own thresholds: a transcript compressing better than 2.4:1 is a repetition loop;
-# re-decode with sampling at these temperatures until it is not.
-MAX_COMPRESSION_RATIO = 2.4
-FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8)
 # WER axis limit of the plots: insertion loops reach several hundred percent and would squash
 # every other curve; points above it are drawn at the edge with their value written.
 Y_CAP = 150.0
@@ -50,12 +50,15 @@ class EvalConfig:
     denoise: str = "none"  # none | noisereduce
     adaptive_vad: bool = False
     beam_size: int = 1
-    # Drop recognized words below this probability: background talkers come out as words
-    # the decoder is unsure of. 0 keeps every word (and skips word timestamps).
+    # The engine's noisy-room switches (ASRSettings, duetto.asr.whisper), measured here:
+    # drop recognized words below this probability (background talkers come out as words the
+    # decoder is unsure of; 0 keeps every word and skips word timestamps) ...
     min_word_prob: float = 0.0
-    # Re-decode at rising temperatures when the transcript is a repetition loop (Whisper's own
-    # remedy; the engine's ASR wrapper decodes at one temperature, so it never triggers there).
+    # ... re-decode at rising temperatures when the transcript is a repetition loop ...
     loop_guard: bool = False
+    # ... drop words this many dB under the utterance's loud level (None: off).
+    min_word_level_db: float | None = None
+    model: str = "bundled"  # the ASR model (asr.model)
 
     def __post_init__(self):
         if self.denoise not in DENOISERS:
@@ -74,6 +77,9 @@ class EvalConfig:
         parts += [f"beam={self.beam_size}"] if self.beam_size != 1 else []
         parts += [f"min-word-prob={self.min_word_prob:g}"] if self.min_word_prob else []
         parts += ["loop-guard"] if self.loop_guard else []
+        if self.min_word_level_db is not None:
+            parts += [f"min-word-level={self.min_word_level_db:g}dB"]
+        parts += [f"model={self.model}"] if self.model != "bundled" else []
         return ",".join(parts) or "baseline"
 
 
@@ -139,6 +145,8 @@ def denoise(audio: np.ndarray, method: str) -> np.ndarray:
     """The noise-suppression front end (``none`` returns the audio unchanged)."""
     if method == "none":
         return audio
+    if method == "rnnoise":
+        return rnnoise(audio)
     try:
         import noisereduce
     except ImportError:
@@ -150,12 +158,59 @@ def denoise(audio: np.ndarray, method: str) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
-def compression_ratio(text: str) -> float:
-    """Length of ``text`` over its zlib-compressed length: high for repetition loops."""
-    import zlib
+_RNNOISE = None
 
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+def _rnnoise_library():
+    """librnnoise from the ``pyrnnoise`` wheel, loaded directly (the package's own import pulls
+    in an audio-file library we do not need)."""
+    global _RNNOISE
+    if _RNNOISE is None:
+        import ctypes
+        import importlib.util
+
+        spec = importlib.util.find_spec("pyrnnoise")
+        if spec is None or not spec.submodule_search_locations:
+            raise DuettoError("RNNoise is not installed", "pip install pyrnnoise")
+        lib = ctypes.CDLL(str(Path(spec.submodule_search_locations[0]) / "librnnoise.so"))
+        lib.rnnoise_create.restype = ctypes.c_void_p
+        lib.rnnoise_create.argtypes = [ctypes.c_void_p]
+        lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
+        lib.rnnoise_process_frame.restype = ctypes.c_float
+        lib.rnnoise_process_frame.argtypes = [ctypes.c_void_p] + [
+            ctypes.POINTER(ctypes.c_float)
+        ] * 2
+        _RNNOISE = lib
+    return _RNNOISE
+
+
+def rnnoise(audio: np.ndarray) -> np.ndarray:
+    """RNNoise noise suppression of 16 kHz audio (resampled to 48 kHz and back)."""
+    import ctypes
+
+    from duetto.audio import resample
+
+    lib = _rnnoise_library()
+    x = resample(audio.astype(np.float32), SAMPLE_RATE, RNNOISE_RATE) * 32768.0
+    n = -(-(len(x) + RNNOISE_DELAY) // RNNOISE_FRAME)
+    padded = np.zeros(n * RNNOISE_FRAME, np.float32)
+    padded[: len(x)] = x
+    out = np.zeros_like(padded)
+    state = lib.rnnoise_create(None)
+    pointer = ctypes.POINTER(ctypes.c_float)
+    try:
+        for i in range(n):
+            frame = np.ascontiguousarray(padded[i * RNNOISE_FRAME : (i + 1) * RNNOISE_FRAME])
+            target = np.zeros(RNNOISE_FRAME, np.float32)
+            lib.rnnoise_process_frame(
+                state, target.ctypes.data_as(pointer), frame.ctypes.data_as(pointer)
+            )
+            out[i * RNNOISE_FRAME : (i + 1) * RNNOISE_FRAME] = target
+    finally:
+        lib.rnnoise_destroy(state)
+    aligned = out[RNNOISE_DELAY : RNNOISE_DELAY + len(x)] / 32768.0
+    back = resample(aligned, RNNOISE_RATE, SAMPLE_RATE)[: len(audio)]
+    return np.clip(back, -1.0, 1.0).astype(np.float32)
 
 
 def estimated_snr(audio: np.ndarray) -> float:
@@ -187,15 +242,25 @@ class Evaluator:
         run_asr: bool = True,
         word_probs: bool = False,
     ):
-        from duetto.asr import load_asr
+        from duetto.asr.whisper import WhisperASR
         from duetto.config import ASRSettings
         from duetto.vad import load_vad
 
         self.config = config
         self.seed = seed
         self.run_asr = run_asr  # False: VAD figures only (WER reads as 100% deletions)
-        self.word_probs = word_probs or config.min_word_prob > 0
-        self.asr = load_asr(ASRSettings(beam_size=config.beam_size))
+        self.word_probs = word_probs
+        # Its own instance, not load_asr()'s shared one: variants differ in settings that the
+        # shared instance's key does not hold.
+        self.asr = WhisperASR(
+            ASRSettings(
+                model=config.model,
+                beam_size=config.beam_size,
+                loop_guard=config.loop_guard,
+                min_word_prob=config.min_word_prob,
+                min_word_level_db=config.min_word_level_db,
+            )
+        )
         self.vad = load_vad()
         self.babble_manifest = babble_manifest
         self._sources: dict = {}
@@ -252,17 +317,9 @@ class Evaluator:
         hyp, asr_seconds, probs = "", 0.0, ()
         if self.run_asr:
             out = self.asr.transcribe(front, words=self.word_probs)
-            asr_seconds = out.seconds
-            if self.config.loop_guard:
-                for temperature in FALLBACK_TEMPERATURES:
-                    if compression_ratio(out.text) <= MAX_COMPRESSION_RATIO:
-                        break
-                    out = self.asr.transcribe(front, words=self.word_probs, temperature=temperature)
-                    asr_seconds += out.seconds
-            hyp = out.text
+            asr_seconds, hyp = out.seconds, out.text
             if self.word_probs:
                 probs = tuple((w.word, w.probability) for w in out.words)
-                hyp = " ".join(w for w, p in probs if p >= self.config.min_word_prob)
         errors, words = word_errors(normalize_text(utt.text), normalize_text(hyp))
         return UttResult(
             id=utt.id,

@@ -1,6 +1,7 @@
 """Pronunciation scoring vs five human experts on speechocean762 *dev* (speakers unseen in training).
 
     .venv/bin/python bench/tutor_scores.py [--limit N] [--timing 5] [--weights FILE]
+        [--scorer ridge|gopt] [--gopt-weights FILE]
 
 Prints Pearson correlation (PCC) at phone, word and utterance level, phone mispronunciation
 detection precision/recall/F1 (human mean score < 2 counts as mispronounced, as does a predicted
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from duetto.apps.tutor import corpus
-from duetto.apps.tutor.scoring import Scorer
+from duetto.apps.tutor.scoring import DEFAULT_SCORER, SCORERS, Scorer
 from duetto.audio import load_audio
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
@@ -99,8 +100,14 @@ def main() -> None:
     parser.add_argument(
         "--weights", default=None, help="scorer weights (default: the shipped ones)"
     )
+    parser.add_argument(
+        "--scorer", choices=SCORERS, default=DEFAULT_SCORER, help="ridge, or the transformer blend"
+    )
+    parser.add_argument(
+        "--gopt-weights", default=None, help="transformer weights (with --scorer gopt)"
+    )
     args = parser.parse_args()
-    scorer = Scorer(weights=args.weights)
+    scorer = Scorer(weights=args.weights, scorer=args.scorer, gopt_weights=args.gopt_weights)
     utts = corpus.load(args.data, "dev")
     if args.limit:
         utts = utts[: args.limit]
@@ -112,7 +119,8 @@ def main() -> None:
     for k, name in enumerate(("accuracy", "completeness", "fluency", "prosodic", "total")):
         rows.append((f"utterance {name}", pcc(uh[:, k], up[:, k])))
     print(
-        f"speechocean762 dev: {len(utts)} utterances, {len(ph)} phones, {len(wh)} words; ASR evidence: {bool(asr)}"
+        f"speechocean762 dev: {len(utts)} utterances, {len(ph)} phones, {len(wh)} words; "
+        f"ASR evidence: {bool(asr)}; scorer: {args.scorer}"
     )
     print(f"{'PCC':<24}{'duetto':>8}{'GOPT':>8}{'target':>8}")
     for name, value in rows:

@@ -19,6 +19,7 @@ import numpy as np
 
 from duetto.apps.tutor import features, lexicon
 from duetto.apps.tutor.evidence import Evidence, gather, normalise_word
+from duetto.apps.tutor.gopt import load_gopt
 from duetto.apps.tutor.model import load_scorers
 from duetto.apps.tutor.tips import show, tip
 from duetto.apps.tutor.whisper_evidence import WhisperEvidence, gather_whisper, transcribe_short
@@ -42,6 +43,9 @@ SILENT_RMS = 1e-3
 # Longer recordings are refused: Whisper's encoder sees 30 s at most, and one sentence is shorter.
 MAX_SECONDS = 30.0
 TIPS = 2
+SCORERS = ("ridge", "gopt")
+# The transformer blend: better than the ridge alone on dev (docs/tutor.md, "Measured").
+DEFAULT_SCORER = "gopt"
 
 
 class InvalidTextError(DuettoError):
@@ -123,11 +127,24 @@ class Scorer:
     """Loads the acoustic models and trained scorers once; scores many recordings."""
 
     def __init__(
-        self, *, lexicon_path: str | Path | None = None, asr=None, weights: str | None = None
+        self,
+        *,
+        lexicon_path: str | Path | None = None,
+        asr=None,
+        weights: str | None = None,
+        scorer: str = DEFAULT_SCORER,
+        gopt_weights: str | None = None,
     ):
+        """``scorer``: "ridge" (one ridge model per level) or "gopt" (a small transformer over
+        the utterance's phones, blended with the ridge; weights in ``weights/gopt.npz``)."""
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {SCORERS}, not {scorer!r}")
         self.lexicon_path = lexicon_path
         self.models = load_scorers(weights)
+        self.gopt = load_gopt(gopt_weights) if scorer == "gopt" else None
         self.threshold = float(self.models.get("threshold", PHONE_ERROR_BELOW))
+        if self.gopt is not None and self.gopt.threshold is not None:
+            self.threshold = self.gopt.threshold  # chosen on the blended scores
         self._asr = asr
 
     @property
@@ -182,10 +199,8 @@ class Scorer:
             )
         return self._assess(ev, wev, text, prons, warnings, started)
 
-    def predict(self, ev: Evidence, wev: WhisperEvidence):
-        """Phone, word and utterance predictions (numpy) from evidence; used by the benchmark."""
-        if not self.models["asr"]:  # trained without ASR evidence: show it none
-            ev = replace(ev, asr_words=(), asr_text="", asr_logprob=0.0)
+    def phone_inputs(self, ev: Evidence, wev: WhisperEvidence):
+        """(phone evidence, phone feature rows) as the trained scorers see them."""
         pe = features.phone_evidence(ev)
         x = features.phone_features(ev, pe, wev)
         if self.models.get("prototypes") is not None:
@@ -202,12 +217,24 @@ class Scorer:
         if gop is not None:
             logp = features.phone_log_posteriors(x, gop["coef"], gop["intercept"])
             x = np.concatenate([x, features.gop_features(logp, pe, gop["norm"])], axis=1)
+        return pe, x
+
+    def predict(self, ev: Evidence, wev: WhisperEvidence):
+        """Phone, word and utterance predictions (numpy) from evidence; used by the benchmark."""
+        if not self.models["asr"]:  # trained without ASR evidence: show it none
+            ev = replace(ev, asr_words=(), asr_text="", asr_logprob=0.0)
+        pe, x = self.phone_inputs(ev, wev)
+        phone, word, utt, utt_x = self._ridge(ev, wev, pe, x)
+        if self.gopt is not None:
+            phone, word, utt = self.gopt.predict(x, pe, phone, word, utt, utt_x)
+        return pe, phone, word, utt
+
+    def _ridge(self, ev, wev, pe, x):
         phone = self.models["phone"].predict(x)[:, 0] if len(x) else np.zeros(0)
         word = self.models["word"].predict(features.word_features(ev, pe, phone, wev))
-        utt = self.models["utterance"].predict(
-            features.utterance_features(ev, pe, phone, word[:, 0], wev)[None, :]
-        )[0]
-        return pe, phone, word, utt
+        utt_x = features.utterance_features(ev, pe, phone, word[:, 0], wev)
+        utt = self.models["utterance"].predict(utt_x[None, :])[0]
+        return phone, word, utt, utt_x
 
     def _assess(
         self, ev: Evidence, wev: WhisperEvidence, text: str, prons, warnings, started

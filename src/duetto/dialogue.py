@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from duetto.config import LLMSettings, MemorySettings, Settings
 from duetto.errors import LLMConnectionError
@@ -100,6 +101,7 @@ class Conversation:
         self.last_error: str | None = None
         self.first_token_at: float | None = None  # perf_counter() of the last reply's first token
         self._notes: dict[str, str | None] = {}  # user text -> the context its reply was given
+        self.warming: threading.Thread | None = None  # the last warm-up after a turn
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Conversation:
@@ -108,11 +110,17 @@ class Conversation:
         if check is not None:
             check()
         memory = Memory(settings.llm.system_prompt, settings.memory.max_tokens)
-        warm = getattr(llm, "warm", None)
-        if warm is not None:
+        conversation = cls(llm, settings.llm, memory)
+        if conversation.keeps_warm:
             # The system line and examples evaluated now: the first turn only pays for its own words.
-            warm(memory.messages(llm.count_tokens))
-        return cls(llm, settings.llm, memory)
+            _warm(llm, memory.messages(llm.count_tokens))
+        return conversation
+
+    @property
+    def keeps_warm(self) -> bool:
+        if getattr(self.llm, "warm", None) is None or self.settings.keep_warm == "off":
+            return False
+        return self.settings.keep_warm == "on" or _on_this_machine(self.settings.url)
 
     cancellable = True  # respond() takes a cancel event, checked at every token
 
@@ -156,9 +164,28 @@ class Conversation:
         note = self._notes.pop(user_text, None)
         self._notes.clear()
         self.memory.add(Turn(user_text, agent_text, interrupted, note))
+        if self.keeps_warm:
+            # While the user reads or speaks, the LLM takes in the conversation so far.
+            messages = self.memory.messages(self.llm.count_tokens)
+            self.warming = threading.Thread(target=_warm, args=(self.llm, messages), daemon=True)
+            self.warming.start()
 
     def reply_text(self, user_text: str) -> str:
         """The whole reply as text, recorded in memory (for ``duetto chat``)."""
         reply = " ".join(self.respond(user_text))
         self.record(user_text, reply)
         return reply
+
+
+def _warm(llm: LLM, messages: list) -> None:
+    try:
+        llm.warm(messages)
+    except Exception as exc:  # noqa: BLE001 - warming is an optimisation; the reply will say why
+        log.debug("LLM warm-up failed: %s", exc)
+
+
+def _on_this_machine(url: str | None) -> bool:
+    if not url:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    return host in {"localhost", "127.0.0.1", "::1"} or host.endswith(".localhost")

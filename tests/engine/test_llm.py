@@ -134,3 +134,27 @@ def test_a_cancelled_reply_stops_the_llm_at_the_next_token(conversation):
     )
     assert clauses == []  # nothing to say once cancelled, not even the fallback line
     assert counting.pulled == 1  # not the ten-odd tokens to the end of the first clause
+
+
+def test_after_a_turn_the_llm_already_holds_the_conversation_so_far():
+    """llm.keep_warm: the next reply evaluates only its own words."""
+    from duetto.llm.prompt import few_shot_prompt
+
+    settings = Settings()
+    settings.llm.context += 512  # a model of its own
+    conversation = Conversation.from_settings(settings)
+    llm = conversation.llm
+    conversation.record("What is the capital of Spain?", "The capital of Spain is Madrid.")
+    assert conversation.warming is not None
+    conversation.warming.join(timeout=30)
+    held = llm.llama.detokenize(llm.llama._input_ids[: llm.llama.n_tokens].tolist()).decode()
+    assert "The capital of Spain is Madrid." in held
+    following = few_shot_prompt(conversation.memory.messages(llm.count_tokens, "And France?"))
+    history = following[: following.rindex("Madrid.") + len("Madrid.")]
+    assert held.strip().startswith(history.strip())
+
+    settings.llm.keep_warm = "off"
+    settings.llm.context += 256
+    cold = Conversation.from_settings(settings)
+    cold.record("What is the capital of Spain?", "The capital of Spain is Madrid.")
+    assert cold.warming is None

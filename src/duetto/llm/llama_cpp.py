@@ -35,14 +35,15 @@ class LlamaCppLLM:
         )
         # Free the model while the interpreter is whole: llama-cpp-python's own __del__ at shutdown
         # runs after its C bindings are gone and prints a TypeError traceback.
-        atexit.register(_close, weakref.ref(self.llama))
+        self._lock = threading.Lock()  # one llama context: one generation at a time
+        atexit.register(_close, weakref.ref(self.llama), self._lock)
         self.load_seconds = time.perf_counter() - started
         self.name = path.rsplit("/", 1)[-1]
-        self._lock = threading.Lock()  # one llama context: one generation at a time
         self._warmed = ""
 
     def warm(self, messages: list[Message]) -> None:
-        """Evaluate the fixed part of the prompt now, so the first turn reuses its cache."""
+        """Evaluate the prompt for ``messages`` now (system line, examples, the turns so far),
+        so the next reply reuses the cache and pays only for its new words."""
         prefix = few_shot_prompt(messages)
         if prefix == self._warmed:
             return
@@ -79,7 +80,13 @@ class LlamaCppLLM:
                 pieces.close()  # a cancelled reply stops generating at once
 
 
-def _close(ref: weakref.ref) -> None:
+def _close(ref: weakref.ref, lock: threading.Lock) -> None:
     llama = ref()
     if llama is not None:
-        llama.close()
+        # A warm-up or reply may still run in a daemon thread: let it finish first.
+        held = lock.acquire(timeout=5)
+        try:
+            llama.close()
+        finally:
+            if held:
+                lock.release()

@@ -36,6 +36,17 @@ class OpenAICompatLLM:
                 "start it, or check --llm-url",
             ) from None
 
+    def warm(self, messages: list[Message]) -> None:
+        """One-token request for ``messages``, so a server that caches prompts (llama.cpp, vLLM)
+        holds the conversation so far and the next reply evaluates only its new words."""
+        body = {
+            "model": self.settings.remote_model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": 1,
+            "temperature": 0.0,
+        }
+        self.client.post(f"{self.base}/chat/completions", json=body, headers=self.headers)
+
     def stream(
         self, messages: list[Message], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:

@@ -254,16 +254,7 @@ def cv(records, args):
         def evaluate(net, norm, epoch, te=te):
             oof.setdefault(epoch, {}).update(predict(net, records, te, norm))
 
-        for seed in range(args.seeds):
-            fit(
-                records,
-                tr,
-                args,
-                seed=100 * f + seed,
-                evaluate=evaluate if args.seeds == 1 else None,
-            )
-            if args.seeds > 1:
-                raise NotImplementedError("seed ensembles in CV: use --seeds 1")
+        fit(records, tr, args, seed=100 * f, evaluate=evaluate)  # one seed per fold
         print(f"fold {f + 1}/5 done ({time.time() - started:.0f} s)", flush=True)
     for epoch in sorted(oof):
         report(f"CV epoch {epoch}", flat(records, oof[epoch]))
@@ -302,7 +293,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--utt-weight", type=float, default=1.0)
     parser.add_argument("--utt-input", action="store_true", help="utterance features -> CLS tokens")
-    parser.add_argument("--seeds", type=int, default=1, help="models averaged (final fit)")
+    parser.add_argument("--seeds", type=int, default=3, help="models averaged (final fit only)")
     parser.add_argument("--oof", type=Path, default=None, help="CV predictions file (for blends)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

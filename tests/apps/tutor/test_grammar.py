@@ -38,3 +38,29 @@ def test_tokenize_round_trip_keeps_punctuation():
     tokens = tokenize("Don't stop, please!")
     assert tokens == ["Don't", "stop", ",", "please", "!"]
     assert detokenize(tokens) == "Don't stop, please!"
+
+
+def test_introductory_phrase_gets_a_comma():
+    fix = correct("However we did not go out.")
+    assert fix.corrected.startswith("However, we")
+    assert any(e.kind == "punctuation" for e in fix.edits)
+
+
+def test_every_sentence_start_is_capitalised():
+    from duetto.apps.tutor.grammar import GrammarCorrector
+
+    tokens, edits = GrammarCorrector().correct_tokens("it is late . we go home .".split())
+    assert tokens[0] == "It" and tokens[4] == "We"
+    tokens, _ = GrammarCorrector(sentence_capitals=False).correct_tokens(
+        "it is late . we go home .".split()
+    )
+    assert tokens[4] == "we"
+
+
+def test_insertions_are_rendered_before_the_word():
+    from duetto.apps.tutor.grammar import GrammarCorrector
+
+    corrector = GrammarCorrector()
+    tokens, edits = corrector._apply(["Cat", "is", "here"], {0: ("the cat", "missing article")})
+    assert tokens == ["The", "cat", "is", "here"]
+    assert edits[0].original == "" and edits[0].correction == "The"

@@ -23,9 +23,23 @@ BACKOFF = 0.4
 # Log-probability of a word neither dictionary knows (about one in 10^10 words).
 UNKNOWN_LOGP = math.log(1e-10)
 # Natural-log gain an edit must bring before it is applied; real-word edits (the word exists,
-# the context prefers another) must clear a higher bar than fixing an unknown word.
-MARGIN = {"spelling": 2.0, "article": 3.0, "preposition": 3.5, "verb form": 3.0, "noun number": 3.5,
-          "word choice": 3.5, "repeated word": 1.0, "missing article": 4.0, "a/an": -1.0}  # fmt: skip
+# the context prefers another) must clear a higher bar than fixing an unknown word. Chosen by
+# coordinate search on the even lines of JFLEG dev (docs/tutor.md). A bigram model cannot tell
+# when a word is missing (at 4, insertions cost 3 GLEU), so on its own it inserts nothing; the
+# Gemma re-ranker (grammar_lm.py) shortlists insertions with its own floors.
+MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 7.0, "verb form": 6.0,
+          "noun number": 3.5, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
+          "missing article": math.inf, "missing word": math.inf}  # fmt: skip
+# Words the corrector may insert before a word, and the kind of edit each makes.
+INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
+              "to": "missing word"}  # fmt: skip
+# Introductory phrases that take a comma after them at the start of a sentence.
+INTRODUCTORY = ("however", "therefore", "moreover", "furthermore", "thus", "nowadays",
+                "for example", "for instance", "in addition", "in my opinion", "in conclusion",
+                "on the other hand", "in this case", "in fact", "of course", "in general",
+                "first", "firstly", "second", "secondly", "finally", "besides", "consequently",
+                "as a result", "in other words", "in the end", "in summary", "to sum up",
+                "personally", "additionally", "on the contrary", "in contrast")  # fmt: skip
 # Cost per character edit of a spelling correction (log-likelihood units): the LM alone would
 # turn "tecnologies" into the more frequent "technology"; the closest spelling should win.
 SPELLING_EDIT_COST = 2.0
@@ -46,6 +60,8 @@ EXPLAIN = {
     "repeated word": "the word is repeated",
     "capitalization": "capital letter: 'I' and the first word of a sentence",
     "a/an": "'an' goes before a vowel sound, 'a' before a consonant sound",
+    "missing word": "a word is missing here",
+    "punctuation": "a comma after an introductory phrase",
 }
 
 
@@ -170,15 +186,37 @@ def detokenize(tokens: list[str]) -> str:
     return re.sub(r"([(\[{$]) ", r"\1", text)
 
 
-class GrammarCorrector:
-    """Proposes, scores and applies edits; one instance serves many sentences."""
+@dataclass(frozen=True)
+class Proposal:
+    """One candidate edit at token ``index`` with its n-gram gain (cost already taken off)."""
 
-    def __init__(self, margin: dict[str, float] | None = None):
+    gain: float
+    index: int
+    replacement: str  # "" deletes the token; "w token" inserts w before it
+    kind: str
+    cost: float = 0.0  # spelling: the edit distance's share, already taken off ``gain``
+
+
+class GrammarCorrector:
+    """Proposes, scores and applies edits; one instance serves many sentences.
+
+    ``reranker`` (an object with ``gains(tokens, candidates)``, e.g.
+    :class:`duetto.apps.tutor.grammar_lm.GemmaReranker`) re-scores the n-gram model's shortlist
+    with a neural language model; without it the n-gram gains decide alone.
+    """
+
+    def __init__(self, margin: dict[str, float] | None = None, *, insertions: bool | None = None,
+                 commas: bool = True, sentence_capitals: bool = True, reranker=None):  # fmt: skip
         self.lm = language_model()
         self.margin = {**MARGIN, **(margin or {})}
+        # Insertions are proposed for the re-ranker only unless asked for (see MARGIN).
+        self.insertions = reranker is not None if insertions is None else insertions
+        self.commas = commas
+        self.sentence_capitals = sentence_capitals
+        self.reranker = reranker
 
     def candidates(self, tokens: list[str], i: int) -> list[tuple[str, str, float]]:
-        """(replacement, kind, cost) for token ``i``; "" deletes it."""
+        """(replacement, kind, cost) for token ``i``; "" deletes it, "w token" inserts w."""
         word = tokens[i].lower()
         if not word.isalpha() and "'" not in word:
             return []
@@ -235,6 +273,38 @@ class GrammarCorrector:
                     else "verb form"
                 )
                 out.append((form, kind, 0.0))
+        if self.insertions and self._may_insert_before(tokens, i):
+            for inserted, kind in INSERTIONS.items():
+                if inserted == "an" or inserted == "a":
+                    if inserted != ("an" if _starts_with_vowel_sound(word) else "a"):
+                        continue
+                out.append((f"{inserted} {word}", kind, 0.0))
+        return out
+
+    @staticmethod
+    def _may_insert_before(tokens: list[str], i: int) -> bool:
+        word = tokens[i].lower()
+        prev = tokens[i - 1].lower() if i > 0 else ""
+        return (
+            word.isalpha()
+            and word not in ARTICLES
+            and word not in INSERTIONS
+            and prev not in ARTICLES
+            and prev not in INSERTIONS
+        )
+
+    def proposals(self, tokens: list[str], words: list[str], skip=(), margin=None):
+        """Every candidate edit whose n-gram gain beats its kind's margin (or ``margin``'s)."""
+        margin = margin or self.margin
+        out = []
+        for i in range(len(tokens)):
+            if i in skip:
+                continue
+            for replacement, kind, cost in self.candidates(tokens, i):
+                gain = self._gain(words, i, replacement) - cost
+                if gain > margin[kind]:
+                    out.append(Proposal(gain, i, replacement, kind, cost))
+        out.sort(key=lambda p: -p.gain)
         return out
 
     def correct(self, text: str) -> Correction:
@@ -251,67 +321,103 @@ class GrammarCorrector:
 
     def correct_tokens(self, tokens: list[str]) -> tuple[list[str], list[Edit]]:
         """Corrected tokens and the edits, for text that is already tokenized."""
+        if self.reranker is not None:
+            applied = self.reranker.choose(self, tokens)
+        else:
+            applied = self._choose_greedy(tokens)
+        return self._apply(tokens, applied)
+
+    def _choose_greedy(self, tokens: list[str]) -> dict[int, tuple[str, str]]:
         words = [t.lower() for t in tokens]
         applied: dict[int, tuple[str, str]] = {}
         for _ in range(MAX_EDITS):
-            best = None
-            for i in range(len(tokens)):
-                if i in applied:
-                    continue
-                for replacement, kind, cost in self.candidates(tokens, i):
-                    gain = self._gain(words, i, replacement) - cost
-                    if gain > self.margin[kind] and (best is None or gain > best[0]):
-                        best = (gain, i, replacement, kind)
-            if best is None:
+            found = self.proposals(tokens, words, skip=applied)
+            if not found:
                 break
-            _, i, replacement, kind = best
-            applied[i] = (replacement, kind)
-            words[i] = replacement
-        edits = []
-        out_tokens = []
+            best = found[0]
+            applied[best.index] = (best.replacement, best.kind)
+            words[best.index] = best.replacement
+        return applied
+
+    def _apply(self, tokens: list[str], applied: dict[int, tuple[str, str]]):
+        edits: list[Edit] = []
+        out_tokens: list[str] = []
         for i, token in enumerate(tokens):
-            if i not in applied and (
-                token == "i" or (i == 0 and token[:1].islower() and token.isalpha())
-            ):
-                fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
-                edits.append(
-                    Edit(i, i + 1, token, fixed, "capitalization", EXPLAIN["capitalization"])
-                )
-                out_tokens.append(fixed)
-                continue
+            starts = i == 0 or (self.sentence_capitals and tokens[i - 1] in (".", "!", "?"))
             if i in applied:
                 replacement, kind = applied[i]
+                if kind in INSERTIONS.values():
+                    inserted = replacement.split()[0]
+                    if starts and token[:1].isupper():
+                        inserted = inserted.capitalize()
+                        if token != "I" and token[1:].islower():
+                            token = token.lower()
+                    edits.append(Edit(i, i, "", inserted, kind, EXPLAIN[kind]))
+                    out_tokens += [inserted, token]
+                    continue
                 fixed = _match_case(token, replacement)
                 edits.append(Edit(i, i + 1, token, fixed, kind, EXPLAIN[kind]))
                 if fixed:
                     out_tokens.append(fixed)
-            else:
-                out_tokens.append(token)
+                continue
+            if token == "i" or (starts and token[:1].islower() and token.isalpha()):
+                fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
+                edits.append(
+                    Edit(i, i + 1, token, fixed, "capitalization", EXPLAIN["capitalization"])
+                )
+                token = fixed
+            out_tokens.append(token)
+        if self.commas:
+            out_tokens = self._introductory_commas(out_tokens, edits)
         return out_tokens, edits
+
+    @staticmethod
+    def _introductory_commas(tokens: list[str], edits: list[Edit]) -> list[str]:
+        """A comma after "However", "For example", "In my opinion"... that open a sentence."""
+        out = list(tokens)
+        i = 0
+        while i < len(out):
+            if i == 0 or out[i - 1] in (".", "!", "?"):
+                for phrase in INTRODUCTORY:
+                    words = phrase.split()
+                    end = i + len(words)
+                    if (
+                        [w.lower() for w in out[i:end]] == words
+                        and end < len(out)
+                        and out[end] not in (",", ".", "!", "?", ";", ":")
+                    ):
+                        out.insert(end, ",")
+                        # Positions here are in the corrected text, not the original.
+                        edits.append(Edit(end, end, "", ",", "punctuation", EXPLAIN["punctuation"]))
+                        break
+            i += 1
+        return out
 
     def _gain(self, words: list[str], i: int, replacement: str) -> float:
         """Change in log-likelihood of the transitions around ``i`` if it became ``replacement``.
 
         A deletion leaves fewer transitions; it is judged by their mean, so dropping a word is
-        not rewarded merely for shortening the sentence.
+        not rewarded merely for shortening the sentence. An insertion adds one; it pays for it.
         """
-        prev = next((w for w in reversed(words[:i]) if w), None)
-        nxt = next((w for w in words[i + 1 :] if w), None)
-        before = self._terms(prev, words[i], nxt)
-        after = self._terms(prev, replacement, nxt) if replacement else self._terms(prev, nxt, None)
+        prev = next((w.split()[-1] for w in reversed(words[:i]) if w), None)
+        nxt = next((w.split()[0] for w in words[i + 1 :] if w), None)
+        before = self._chain(prev, words[i].split(), nxt)
+        after = self._chain(prev, replacement.split(), nxt)
         if not after:
             return 0.0
-        return sum(after) / len(after) * len(before) - sum(before)
+        if len(after) < len(before):
+            return sum(after) / len(after) * len(before) - sum(before)
+        return sum(after) - sum(before)
 
-    def _terms(self, prev: str | None, word: str | None, nxt: str | None) -> list[float]:
-        if word is None:
-            return []
-        terms = [self.lm.bigram(prev, word) if prev else self.lm.unigram(word)]
-        if nxt:
-            terms.append(self.lm.bigram(word, nxt))
+    def _chain(self, prev: str | None, middle: list[str], nxt: str | None) -> list[float]:
+        terms = []
+        for word in [*middle, nxt] if nxt else middle:
+            terms.append(self.lm.bigram(prev, word) if prev else self.lm.unigram(word))
+            prev = word
         return terms
 
 
+@cache
 def _starts_with_vowel_sound(word: str) -> bool:
     """By the CMU dictionary's first phone ("hour" yes, "user" no); by the letter otherwise."""
     from duetto.apps.tutor.lexicon import VOWEL_PHONES, pronounce

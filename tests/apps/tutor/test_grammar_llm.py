@@ -1,0 +1,46 @@
+"""Grammar by an LLM: Gemma 270M likelihood re-ranking, and turning a chat model's rewrite into edits."""
+
+import pytest
+
+from duetto.apps.tutor.grammar import GrammarCorrector
+from duetto.apps.tutor.grammar_llm import ChatCorrector, classify, ptb_split
+from duetto.apps.tutor.grammar_lm import GemmaReranker, plain_text
+
+
+@pytest.fixture(scope="module")
+def reranker():
+    return GemmaReranker(shortlist=4)  # a short list keeps the test to a few evaluations
+
+
+def test_gemma_prefers_the_grammatical_sentence(reranker):
+    scorer = reranker.scorer
+    good = scorer.tokenize("She has two cats.")
+    bad = scorer.tokenize("She have two cat.")
+    assert scorer.logprobs(good, 1).sum() > scorer.logprobs(bad, 1).sum() + 2
+    # Prefix reuse gives the same numbers as a fresh evaluation.
+    again = scorer.logprobs(good, 1)
+    scorer.cached = []
+    assert scorer.logprobs(good, 1) == pytest.approx(again, abs=1e-3)
+
+
+def test_reranked_corrections(reranker):
+    tokens, edits = GrammarCorrector(reranker=reranker).correct_tokens("She have two cat .".split())
+    assert tokens == "She has two cats .".split()
+    assert {e.kind for e in edits} == {"verb form", "noun number"}
+
+
+def test_plain_text_undoes_treebank_tokens():
+    assert plain_text("I do n't know , it 's late .".split()) == "I don't know, it's late."
+    assert ptb_split(["don't", "it's", "cats"]) == ["do", "n't", "it", "'s", "cats"]
+
+
+def test_a_rewrite_becomes_explained_edits():
+    chat = ChatCorrector.__new__(ChatCorrector)  # no server: only the diff is under test
+    tokens, edits = chat._diff("She have two cat .".split(), "She has two cats.", ptb=True)
+    assert tokens == "She has two cats .".split()
+    assert [(e.original, e.correction) for e in edits] == [("have", "has"), ("cat", "cats")]
+    assert classify("cat", "cats") == "noun number"
+    assert classify("", "the") == "missing article"
+    # A reply that is not a correction of the sentence is ignored.
+    tokens, edits = chat._diff("She have two cat .".split(), "Sure! Here is a poem about cats.")
+    assert edits == [] and tokens == "She have two cat .".split()

@@ -12,13 +12,18 @@ Steps, each measured:
   4. (on 3) S-norm against a cohort of 50 speechocean762 *train* speakers;
   5. the Silero-VAD embedding fused with it (mean of the two S-normalised scores);
   6. (on 3) domain centring: the mean embedding of all train utterances is subtracted and the
-     result length-normalised (what duetto ships, ``domain_mean.npz``);
-  7. (on 6) denser, overlapping partial windows (``embed_utterance(rate=8)``, 1.3 is the default).
-Every choice was made on train (two halves of its 100 speakers: centre on one, score the other);
-the threshold is the equal-error point of that cross-validation (never dev).
+     result length-normalised (``domain_mean.npz``; what ``fusion=False`` scores);
+  7. (on 6) denser, overlapping partial windows (``embed_utterance(rate=8)``, 1.3 is the default);
+  8. a second system alone: MFCC GMM-UBM, MAP-adapted means, log-likelihood ratio
+     (``duetto.safety.gmm_ubm``; the UBM fitted on the train half / all of train);
+  9. 6 and 8 fused: each score standardised by its train-cv mean and std, weighted sum with the
+     weight chosen on the train cross-validation (what duetto ships, ``ubm.npz``).
+Every choice was made on train (two halves of its 100 speakers: fit on one, score the other);
+the thresholds are the equal-error points of that cross-validation (never dev).
 
-    .venv/bin/python bench/voiceprint.py                 # the table (embeddings cached)
+    .venv/bin/python bench/voiceprint.py                 # the table (embeddings, UBMs cached)
     .venv/bin/python bench/voiceprint.py --write-domain  # rebuild src/duetto/safety/domain_mean.npz
+    .venv/bin/python bench/voiceprint.py --write-ubm     # rebuild src/duetto/safety/ubm.npz
 """
 
 from __future__ import annotations
@@ -41,6 +46,13 @@ EMBED_DIM = 256
 # threshold. Utterances per train speaker used (the cohort entry averages them).
 COHORT_SPEAKERS = 50
 TRAIN_UTTS = 8
+# GMM-UBM (step 8): components, MAP relevance factor, every n-th train frame used to fit the UBM
+# (halves EM's cost; 2,000 utterances still give ~250k frames). Chosen on the train cv.
+UBM_COMPONENTS = 256
+RELEVANCE = 16.0
+UBM_FRAME_STEP = 2
+# Fusion weights of the GMM score tried on the train cross-validation.
+FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)
 
 
 def rows(split: str) -> list[dict]:
@@ -208,6 +220,80 @@ def build_cohort(train: list[dict], variant: str = "shipped") -> tuple[np.ndarra
     return cohort, calib_rows
 
 
+def mfccs(items: list[dict]) -> dict[str, np.ndarray]:
+    """Raw MFCCs of the webrtcvad-kept speech per utterance id (cached on disk)."""
+    from duetto.audio import load_audio
+    from duetto.safety import gmm_ubm
+    from duetto.safety.voiceprint import webrtc_speech
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    file = CACHE / "mfcc20.npz"
+    cached = dict(np.load(file)) if file.exists() else {}
+    missing = [r for r in items if r["id"] not in cached]
+    for r in missing:
+        cached[r["id"]] = gmm_ubm.mfcc(webrtc_speech(load_audio(SO / r["audio"])))
+    if missing:
+        np.savez(file, **cached)
+    return cached
+
+
+def fit_ubm(fit: list[dict]):
+    """UBM of the ``fit`` utterances' frames (cached per set of utterances)."""
+    import hashlib
+
+    from duetto.safety import gmm_ubm
+
+    key = hashlib.sha1(",".join(sorted(r["id"] for r in fit)).encode()).hexdigest()[:10]
+    file = CACHE / f"ubm-C{UBM_COMPONENTS}-s{UBM_FRAME_STEP}-{key}.npz"
+    if file.exists():
+        z = np.load(file)
+        return gmm_ubm.GMM(z["weights"], z["means"], z["variances"])
+    feats = mfccs(fit)
+    frames = np.concatenate([gmm_ubm.features(feats[r["id"]]) for r in fit])[::UBM_FRAME_STEP]
+    ubm = gmm_ubm.train_ubm(frames, UBM_COMPONENTS)
+    np.savez(file, weights=ubm.weights, means=ubm.means, variances=ubm.variances)
+    return ubm
+
+
+def gmm_scores(fit: list[dict], held: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Step 8: target and impostor log-likelihood ratios on ``held``, UBM fitted on ``fit``."""
+    from duetto.safety import gmm_ubm
+
+    ubm = fit_ubm(fit)
+    feats = {k: gmm_ubm.features(v) for k, v in mfccs(held).items()}
+    enrol, targets, impostors = trials(held)
+    models = {
+        spk: ubm.map_means(sum(ubm.stats(feats[r["id"]]) for r in utts), RELEVANCE)
+        for spk, utts in enrol.items()
+    }
+    t = np.array([ubm.llr(models[s], feats[r["id"]]) for s, r in targets])
+    i = np.array([ubm.llr(models[s], feats[r["id"]]) for s, r in impostors])
+    return t, i
+
+
+def fusion_fit(train: list[dict]) -> dict:
+    """Steps 6 and 8 on the train cross-validation; the fusion weight and threshold chosen there."""
+    folds = []
+    for fit, held in train_halves(train):
+        res = score_all(held, "shipped", "mean", mean=domain_mean(fit))
+        folds.append((res, gmm_scores(fit, held)))
+    res_all = np.concatenate([np.concatenate(f[0]) for f in folds])
+    gmm_all = np.concatenate([np.concatenate(f[1]) for f in folds])
+    norm = dict(res_mean=float(res_all.mean()), res_std=float(res_all.std()),
+                gmm_mean=float(gmm_all.mean()), gmm_std=float(gmm_all.std()))  # fmt: skip
+
+    def fused(res, gmm, w):
+        a = [(x - norm["res_mean"]) / norm["res_std"] for x in res]
+        b = [(x - norm["gmm_mean"]) / norm["gmm_std"] for x in gmm]
+        return (1 - w) * a[0] + w * b[0], (1 - w) * a[1] + w * b[1]
+
+    cv = {float(w): [eer(*fused(r, g, w)) for r, g in folds] for w in FUSION_WEIGHTS}
+    weight = min(cv, key=lambda w: (np.mean([e for e, _ in cv[w]]), w))
+    return dict(norm, weight=weight, cv=cv, fused=fused,
+                gmm_cv=float(np.mean([eer(*g)[0] for _, g in folds])),
+                threshold=float(np.mean([t for _, t in cv[weight]])))  # fmt: skip
+
+
 def main() -> None:
     import torch
 
@@ -215,6 +301,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--write-domain", action="store_true", help="rewrite src/duetto/safety/domain_mean.npz"
+    )
+    parser.add_argument(
+        "--write-ubm", action="store_true", help="rewrite src/duetto/safety/ubm.npz (UBM + fusion)"
     )
     args = parser.parse_args()
     dev, train = rows("dev"), rows("train")
@@ -247,14 +336,40 @@ def main() -> None:
     cv_rate, threshold = centring_cv(train, "shipped")
     t, i = score_all(dev, "shipped", "mean", mean=mean)
     rate, _ = eer(t, i)
-    print(
-        f"{'6 on 3: centred on the train mean (what duetto ships)':<62} {cv_rate:>8.2%} {rate:>8.2%}"
-    )
+    print(f"{'6 on 3: centred on the train mean (fusion=False)':<62} {cv_rate:>8.2%} {rate:>8.2%}")
     cv8, _ = centring_cv(train, "rate8")
     rate8, _ = eer(*score_all(dev, "rate8", "mean", mean=domain_mean(train, "rate8")))
     print(f"{'7 on 6: overlapping partials (rate 8 instead of 1.3)':<62} {cv8:>8.2%} {rate8:>8.2%}")
+    fusion = fusion_fit(train)
+    t8, i8 = gmm_scores(train, dev)
+    print(f"{'8 MFCC GMM-UBM alone (LLR)':<62} {fusion['gmm_cv']:>8.2%} {eer(t8, i8)[0]:>8.2%}")
+    for w in FUSION_WEIGHTS:
+        cv_w = np.mean([e for e, _ in fusion["cv"][float(w)]])
+        dev_w = eer(*fusion["fused"]((t, i), (t8, i8), float(w)))[0]
+        mark = "  <- chosen on train cv" if float(w) == fusion["weight"] else ""
+        print(f"{f'   fused, GMM weight {w:.2f}':<62} {cv_w:>8.2%} {dev_w:>8.2%}{mark}")
+    tf, i_f = fusion["fused"]((t, i), (t8, i8), fusion["weight"])
+    cv_f = np.mean([e for e, _ in fusion["cv"][fusion["weight"]]])
+    print(f"{'9 6 + 8 fused (what duetto ships)':<62} {cv_f:>8.2%} {eer(tf, i_f)[0]:>8.2%}")
+    if args.write_ubm:
+        from duetto.safety import gmm_ubm
+
+        out = ROOT / "src" / "duetto" / "safety" / "ubm.npz"
+        backend = gmm_ubm.Backend(fit_ubm(train), RELEVANCE, fusion["res_mean"],
+                                  fusion["res_std"], fusion["gmm_mean"], fusion["gmm_std"],
+                                  fusion["weight"], round(fusion["threshold"], 3))  # fmt: skip
+        gmm_ubm.save_backend(out, backend)
+        print(f"wrote {out} (UBM of {len(train)} train utterances, fusion fitted on train cv)")
+    from duetto.safety.gmm_ubm import load_backend
     from duetto.safety.voiceprint import THRESHOLD
 
+    shipped = load_backend()
+    if shipped is not None:
+        th = shipped.threshold
+        print(f"\nstep 9 threshold, equal-error point of the train cross-validation: "
+              f"{fusion['threshold']:.3f} (shipped: {th})")  # fmt: skip
+        print(f"dev at the shipped fused threshold {th}: false rejections {np.mean(tf < th):.2%}, "
+              f"false acceptances {np.mean(i_f >= th):.2%}")  # fmt: skip
     print(f"\nstep 6 threshold, equal-error point of the train cross-validation: {threshold:.3f} "
           f"(shipped: {THRESHOLD})")  # fmt: skip
     print(f"dev at the shipped threshold {THRESHOLD}: false rejections {np.mean(t < THRESHOLD):.2%}, "

@@ -114,3 +114,32 @@ def test_short_enrolment_clip_names_the_clip(tmp_path, speakers):
     with pytest.raises(NoSpeechError, match="enrolment clip 2"):
         enroll("short", [speakers["enrol"][0], speakers["enrol"][1][:4000]],
                VoiceprintStore(tmp_path / "s.sqlite"))  # fmt: skip
+
+
+def test_fused_score_is_used_and_separates_speakers(store, speakers):
+    """With the shipped UBM, enrolment keeps GMM statistics and verify fuses both systems."""
+    from duetto.safety.gmm_ubm import load_backend
+
+    backend = load_backend()
+    assert backend is not None and 0.0 < backend.weight < 1.0
+    assert store.load_ubm_stats("alice", backend.ubm.fingerprint) is not None
+    same = [verify("alice", clip, store) for clip in speakers["same"]]
+    other = [verify("alice", clip, store) for clip in speakers["other"]]
+    assert all(r.llr is not None and r.threshold == backend.threshold for r in same + other)
+    # the GMM-UBM alone already ranks the enrolled speaker's clips above the impostor's
+    assert min(r.llr for r in same) > max(r.llr for r in other), [
+        (r.llr, r.centred_cosine) for r in same + other
+    ]
+    assert np.mean([r.score for r in same]) > np.mean([r.score for r in other]) + 1.0
+
+
+def test_fusion_switch_and_old_rows_score_with_resemblyzer_alone(store, speakers, tmp_path):
+    """``fusion=False``, and an enrolment stored without GMM statistics, give the centred cosine."""
+    from duetto.safety.voiceprint import THRESHOLD
+
+    off = verify("alice", speakers["same"][0], store, fusion=False)
+    assert off.llr is None and off.threshold == THRESHOLD and off.score == off.centred_cosine
+    old = VoiceprintStore(tmp_path / "old.sqlite")
+    old.save("alice", store.load("alice"), 3)  # a row as written before the GMM-UBM
+    r = verify("alice", speakers["same"][0], old)
+    assert r.llr is None and np.isclose(r.score, off.score, atol=1e-5)

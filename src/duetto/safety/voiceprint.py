@@ -10,7 +10,11 @@ optional extra ``duetto[safety]``). What improves on "embed the raw file, cosine
    subtracted from every embedding and the result length-normalised, so the cosine stops
    rewarding what all speakers of this domain (children, L2 English, one microphone) share;
 3. enrolment: the mean of the centred, unit-length utterance embeddings (the store keeps the
-   raw per-utterance embeddings, so a later back-end can re-score old enrolments).
+   raw per-utterance embeddings, so a later back-end can re-score old enrolments);
+4. a second, complementary system fused at score level: an MFCC GMM-UBM fitted on
+   speechocean762 train (:mod:`duetto.safety.gmm_ubm`, ``ubm.npz``); both scores are standardised
+   and averaged with a weight chosen on train. Enrolments stored before it (no GMM statistics),
+   or ``fusion=False`` / ``DUETTO_VOICEPRINT_FUSION=0``, score with Resemblyzer alone.
 
 LDA, WCCN, nuisance projection, a two-covariance PLDA, S-norm and a Whisper-encoder embedding
 fused at score level were measured too and did not help (docs/trust.md).
@@ -62,11 +66,13 @@ class VerifyResult:
 
     name: str
     accepted: bool
-    score: float  # centred cosine (see :func:`score`), compared with ``threshold``
+    score: float  # compared with ``threshold``: the fused score, or the centred cosine alone
     cosine: float
     threshold: float
     synthetic: bool  # the clip carries duetto's watermark: made by our TTS, never a human
     reason: str
+    centred_cosine: float | None = None  # Resemblyzer's score (see :func:`score`)
+    llr: float | None = None  # the GMM-UBM's log-likelihood ratio, when it was fused in
 
 
 @lru_cache(maxsize=1)
@@ -96,27 +102,43 @@ def speech_only(audio: np.ndarray, vad=None) -> np.ndarray:
     return speech.astype(np.float32)
 
 
+def _check_audio(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio, np.float32)
+    if not np.all(np.isfinite(audio)) or float(np.max(np.abs(audio), initial=0.0)) < SILENT_PEAK:
+        raise NoSpeechError(
+            "the clip is silent (or holds invalid samples)", "record the speaker again"
+        )
+    return audio
+
+
+def webrtc_speech(audio: np.ndarray) -> np.ndarray:
+    """Resemblyzer's preprocessing of 16 kHz ``audio``: webrtcvad speech only, level-normalised."""
+    from resemblyzer import preprocess_wav
+
+    _encoder()  # clear error when the extra is missing
+    speech = preprocess_wav(_check_audio(audio), SAMPLE_RATE).astype(np.float32)
+    if len(speech) < MIN_SPEECH_S * SAMPLE_RATE:
+        raise NoSpeechError(
+            f"the clip holds {len(speech) / SAMPLE_RATE:.2f} s of speech; a voiceprint needs at least {MIN_SPEECH_S} s",
+            "record a longer sentence",
+        )
+    return speech
+
+
+def _unit_embedding(speech: np.ndarray) -> np.ndarray:
+    emb = _encoder().embed_utterance(speech)
+    return (emb / (np.linalg.norm(emb) + 1e-12)).astype(np.float32)
+
+
 def embed(audio: np.ndarray, *, trim: bool = True, vad: str = "webrtc") -> np.ndarray:
     """Unit-length speaker embedding of 16 kHz mono ``audio``.
 
     With ``trim`` only the speech is embedded: cut by Resemblyzer's own webrtcvad preprocessing
     (``vad="webrtc"``, the default: measured best) or by our Silero VAD (``vad="silero"``).
     """
-    audio = np.asarray(audio, np.float32)
-    if not np.all(np.isfinite(audio)) or float(np.max(np.abs(audio), initial=0.0)) < SILENT_PEAK:
-        raise NoSpeechError(
-            "the clip is silent (or holds invalid samples)", "record the speaker again"
-        )
+    audio = _check_audio(audio)
     if trim and vad == "webrtc":
-        from resemblyzer import preprocess_wav
-
-        _encoder()  # clear error when the extra is missing
-        audio = preprocess_wav(audio, SAMPLE_RATE).astype(np.float32)
-        if len(audio) < MIN_SPEECH_S * SAMPLE_RATE:
-            raise NoSpeechError(
-                f"the clip holds {len(audio) / SAMPLE_RATE:.2f} s of speech; a voiceprint needs at least {MIN_SPEECH_S} s",
-                "record a longer sentence",
-            )
+        audio = webrtc_speech(audio)
     else:
         if trim:
             audio = speech_only(audio)
@@ -127,8 +149,15 @@ def embed(audio: np.ndarray, *, trim: bool = True, vad: str = "webrtc") -> np.nd
         # Resemblyzer expects roughly normalised levels: -30 dBFS RMS like its own preprocessing.
         rms = float(np.sqrt(np.mean(audio**2))) or 1.0
         audio = np.clip(audio * (10 ** (-30 / 20) / rms), -1, 1).astype(np.float32)
-    emb = _encoder().embed_utterance(audio)
-    return (emb / (np.linalg.norm(emb) + 1e-12)).astype(np.float32)
+    return _unit_embedding(audio)
+
+
+def analyse(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The clip's Resemblyzer embedding (as :func:`embed`) and its GMM-UBM features, one VAD pass."""
+    from duetto.safety import gmm_ubm
+
+    speech = webrtc_speech(audio)
+    return _unit_embedding(speech), gmm_ubm.features(gmm_ubm.mfcc(speech))
 
 
 @lru_cache(maxsize=1)
@@ -171,7 +200,9 @@ def default_store_path() -> Path:
 class VoiceprintStore:
     """Named enrolments in a SQLite file: one row per speaker, the raw utterance embeddings.
 
-    A row written before per-utterance storage holds one embedding; it loads as one utterance."""
+    A row written before per-utterance storage holds one embedding; it loads as one utterance.
+    A second table keeps the enrolment's GMM-UBM statistics, tagged with the UBM they were taken
+    against; rows written before it have none and are scored by Resemblyzer alone."""
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_store_path()
@@ -180,6 +211,10 @@ class VoiceprintStore:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS voiceprints (name TEXT PRIMARY KEY, embedding BLOB NOT NULL,"
                 " utterances INTEGER NOT NULL, created REAL NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS ubm_stats (name TEXT PRIMARY KEY, ubm TEXT NOT NULL,"
+                " components INTEGER NOT NULL, stats BLOB NOT NULL)"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -190,7 +225,9 @@ class VoiceprintStore:
                 f"cannot open the voiceprint store {self.path}: {exc}", "check the path"
             ) from None
 
-    def save(self, name: str, embeddings: np.ndarray, utterances: int) -> None:
+    def save(self, name: str, embeddings: np.ndarray, utterances: int,
+             ubm_stats: tuple[str, np.ndarray] | None = None) -> None:  # fmt: skip
+        """Store (replace) ``name``; ``ubm_stats``: (UBM fingerprint, pooled (C, 1 + D) stats)."""
         if not name.strip():
             raise DuettoError("a voiceprint needs a non-empty name")
         blob = np.atleast_2d(np.asarray(embeddings, np.float32)).tobytes()
@@ -199,6 +236,25 @@ class VoiceprintStore:
                 "INSERT OR REPLACE INTO voiceprints VALUES (?, ?, ?, ?)",
                 (name, blob, int(utterances), time.time()),
             )
+            db.execute("DELETE FROM ubm_stats WHERE name = ?", (name,))
+            if ubm_stats is not None:
+                fingerprint, stats = ubm_stats
+                stats = np.asarray(stats, np.float32)
+                db.execute(
+                    "INSERT INTO ubm_stats VALUES (?, ?, ?, ?)",
+                    (name, fingerprint, stats.shape[0], stats.tobytes()),
+                )
+
+    def load_ubm_stats(self, name: str, fingerprint: str) -> np.ndarray | None:
+        """The enrolment's GMM-UBM statistics taken against the UBM ``fingerprint``, else None."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT components, stats FROM ubm_stats WHERE name = ? AND ubm = ?",
+                (name, fingerprint),
+            ).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[1], np.float32).reshape(row[0], -1).astype(np.float64)
 
     def load(self, name: str) -> np.ndarray:
         """The enrolment's utterance embeddings, shape (utterances, 256)."""
@@ -217,50 +273,91 @@ class VoiceprintStore:
 
     def delete(self, name: str) -> bool:
         with self._connect() as db:
+            db.execute("DELETE FROM ubm_stats WHERE name = ?", (name,))
             return db.execute("DELETE FROM voiceprints WHERE name = ?", (name,)).rowcount > 0
 
 
 # --- enrol and verify -------------------------------------------------------------------------------
 
 
-def enroll(name: str, clips: list[np.ndarray], store: VoiceprintStore | None = None) -> np.ndarray:
+def fusion_enabled(fusion: bool | None = None) -> bool:
+    """Whether the GMM-UBM is fused in: ``fusion`` if given, else ``$DUETTO_VOICEPRINT_FUSION``
+    (``0`` turns it off), on by default when ``ubm.npz`` ships."""
+    from duetto.safety.gmm_ubm import load_backend
+
+    if fusion is None:
+        fusion = os.environ.get("DUETTO_VOICEPRINT_FUSION", "1").strip().lower() not in ("0", "false", "no", "off")  # fmt: skip
+    return bool(fusion) and load_backend() is not None
+
+
+def enroll(name: str, clips: list[np.ndarray], store: VoiceprintStore | None = None, *,
+           fusion: bool | None = None) -> np.ndarray:  # fmt: skip
     """Enrol ``name`` on 16 kHz clips (at least one; three or more is better).
 
-    Returns the voiceprint (:func:`enrol_embedding`); the store keeps each clip's embedding.
+    Returns the voiceprint (:func:`enrol_embedding`); the store keeps each clip's embedding and,
+    with ``fusion`` (:func:`fusion_enabled`), the clips' pooled GMM-UBM statistics.
     Clips that carry duetto's watermark are refused: a voiceprint must come from a human.
     """
+    from duetto.safety.gmm_ubm import load_backend
     from duetto.safety.watermark import DETECT_RATE, detect
 
     if not clips:
         raise DuettoError("enrolment needs at least one audio clip", "give 3 or more utterances")
-    embeddings = []
+    backend = load_backend() if fusion_enabled(fusion) else None
+    embeddings, stats = [], 0.0
     for i, clip in enumerate(clips):
         if detect(clip, DETECT_RATE).found:
             raise DuettoError(
                 f"clip {i + 1} carries duetto's watermark: it is synthetic speech", "enrol a human"
             )
         try:
-            embeddings.append(embed(clip))
+            if backend is None:
+                embeddings.append(embed(clip))
+            else:
+                emb, feats = analyse(clip)
+                embeddings.append(emb)
+                stats = stats + backend.ubm.stats(feats)
         except NoSpeechError as exc:
             raise NoSpeechError(f"enrolment clip {i + 1}: {exc.message}", exc.hint) from None
-    (store or VoiceprintStore()).save(name, np.stack(embeddings), len(clips))
+    ubm_stats = None if backend is None else (backend.ubm.fingerprint, stats)
+    (store or VoiceprintStore()).save(name, np.stack(embeddings), len(clips), ubm_stats)
     return enrol_embedding(embeddings)
 
 
 def verify(name: str, clip: np.ndarray, store: VoiceprintStore | None = None, *,
-           threshold: float = THRESHOLD) -> VerifyResult:  # fmt: skip
-    """Does the 16 kHz ``clip`` come from the enrolled human ``name``?"""
+           threshold: float | None = None, fusion: bool | None = None) -> VerifyResult:  # fmt: skip
+    """Does the 16 kHz ``clip`` come from the enrolled human ``name``?
+
+    The score is Resemblyzer's centred cosine fused with the GMM-UBM's log-likelihood ratio when
+    ``fusion`` is on (:func:`fusion_enabled`) and the enrolment holds statistics for the shipped
+    UBM; otherwise the centred cosine alone. ``threshold`` defaults to the one fitted for that score.
+    """
+    from duetto.safety.gmm_ubm import load_backend
     from duetto.safety.watermark import DETECT_RATE, detect
 
-    enrolment = (store or VoiceprintStore()).load(name)
+    store = store or VoiceprintStore()
+    enrolment = store.load(name)
+    backend = load_backend() if fusion_enabled(fusion) else None
+    stats = None if backend is None else store.load_ubm_stats(name, backend.ubm.fingerprint)
     mark = detect(clip, DETECT_RATE)
-    test = embed(clip)
+    if stats is None:
+        test, llr = embed(clip), None
+    else:
+        test, feats = analyse(clip)
+        llr = backend.ubm.llr(backend.ubm.map_means(stats, backend.relevance), feats)
     raw = enrolment.mean(axis=0)
     cosine = float(raw @ test / (np.linalg.norm(raw) + 1e-12))
-    value = score(enrolment, test)
+    centred_cos = score(enrolment, test)
+    if llr is None:
+        value = centred_cos
+        threshold = THRESHOLD if threshold is None else threshold
+    else:
+        value = backend.fuse(centred_cos, llr)
+        threshold = backend.threshold if threshold is None else threshold
     if mark.found:
         return VerifyResult(name, False, value, cosine, threshold, True,
-                            f"synthetic speech: duetto's watermark found (confidence {mark.confidence:.3f})")  # fmt: skip
+                            f"synthetic speech: duetto's watermark found (confidence {mark.confidence:.3f})",
+                            centred_cos, llr)  # fmt: skip
     accepted = value >= threshold
     reason = "voice matches" if accepted else "voice does not match"
-    return VerifyResult(name, accepted, value, cosine, threshold, False, reason)
+    return VerifyResult(name, accepted, value, cosine, threshold, False, reason, centred_cos, llr)

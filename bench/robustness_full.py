@@ -226,10 +226,26 @@ def tune(train: dict[str, list[dict]], tune_on: tuple[str, ...]) -> tuple[dict, 
     return best, "\n".join(lines)
 
 
+def _plot(report: dict, names: list[str], conds: list[str], n: int, png: str) -> None:
+    from duetto.data.evaluate import Summary, plot_wer_vs_snr
+
+    def label(c: str) -> str:
+        return c if c == "clean" else f"{c} dB"
+
+    curves = {
+        name: [Summary(label(c), "all", n, report[name][c]["wer"], 0, 0, 0) for c in conds]
+        for name in names
+    }
+    plot_wer_vs_snr(curves, png, title=f"WER, speechocean762 dev, {n} utterances")
+    print(f"wrote {png}")
+
+
 def _cache_of(split: str, mode: str, seed: int) -> Path:
-    """``fast``, ``aligned``, ``words``, or one of them with a front end: ``fast-rnnoise``."""
+    """``fast``, ``aligned``, ``words``; with a front end ``fast-rnnoise``, with another model
+    ``aligned@bundled-base``."""
+    mode, _, model = mode.partition("@")
     base, _, front = mode.partition("-")
-    return cache_file(split, base, seed, denoise=front or "none")
+    return cache_file(split, base, seed, model=model or "bundled", denoise=front or "none")
 
 
 def score(args) -> int:
@@ -258,8 +274,9 @@ def score(args) -> int:
             continue
         variants[f"{mode} + guard"] = (mode, {"guard": True})
         variants[f"{mode}: word prob 0.2 + guard"] = (mode, {"guard": True, "min_prob": 0.2})
-        if mode in tuned:
-            t = tuned[mode]
+        # Another model's cache has no train sweep of its own: it gets the first mode's cut.
+        t = tuned.get(mode) or next(iter(tuned.values()), None)
+        if t:
             variants[f"{mode}: tuned p>={t['min_prob']:g}, level>={t['min_rel_db']} + guard"] = (
                 mode,
                 {"guard": True, **t},
@@ -268,6 +285,9 @@ def score(args) -> int:
     # Score each condition on the utterances every chosen cache holds: rows compare like with like.
     conds = [c for c in fast_c if all(c in caches[m] for m in modes)]
     ids = {c: set.intersection(*({r["id"] for r in caches[m][c]} for m in modes)) for c in conds}
+    if args.same:  # the same utterances in every condition too: ratios compare like with like
+        common = set.intersection(*ids.values())
+        ids = {c: common for c in conds}
     print(f"{'variant':<50}" + "".join(f"{c:>11}" for c in conds) + "   b5/clean")
     for name, (mode, v) in variants.items():
         row = f"{name:<50}"
@@ -281,6 +301,9 @@ def score(args) -> int:
             row += f"   {report[name]['babble 5']['wer'] / report[name]['clean']['wer']:.2f}x"
         print(row)
     print("utterances".ljust(50) + "".join(f"{len(ids[c]):>11}" for c in conds))
+    if args.png:
+        _plot(report, [v for v in variants if v.startswith(("baseline", f"{modes[-1]}: tuned"))],
+              conds, len(ids[conds[0]]), args.png)  # fmt: skip
     print("\nVAD: miss / false alarm at 0.5, and adapted (all utterances each cache holds)")
     vad_rows = [(m, c, rs) for m, cache in caches.items() if m.startswith("fast")
                 for c, rs in cache.items()]  # fmt: skip
@@ -334,6 +357,8 @@ def main() -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", help="write the figures here")
     s.add_argument("--modes", default="fast,aligned", help="caches to compare (fast first)")
+    s.add_argument("--same", action="store_true", help="the same utterances in every condition")
+    s.add_argument("--png", help="draw the baseline and the tuned filter here")
     args = parser.parse_args()
     return decode(args) if args.cmd == "decode" else score(args)
 

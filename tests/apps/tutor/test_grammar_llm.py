@@ -44,3 +44,10 @@ def test_a_rewrite_becomes_explained_edits():
     # A reply that is not a correction of the sentence is ignored.
     tokens, edits = chat._diff("She have two cat .".split(), "Sure! Here is a poem about cats.")
     assert edits == [] and tokens == "She have two cat .".split()
+
+
+def test_a_small_model_running_on_is_cut_at_the_full_stop():
+    from duetto.apps.tutor.grammar_llm import _first_sentences
+
+    assert _first_sentences("I bought a book. membeli", "I buyed a book.") == "I bought a book."
+    assert _first_sentences("I bought a book", "I buyed a book") == "I bought a book"

@@ -59,7 +59,7 @@ class ChatCorrector:
         messages.append(Message("user", text))
         budget = 2 * len(text) // 3 + 24  # tokens: the correction is about as long as the text
         reply = "".join(self.llm.stream(messages, max_tokens=budget, temperature=0.0))
-        return reply.strip().split("\n", 1)[0].strip()
+        return _first_sentences(reply.strip().split("\n", 1)[0].strip(), text)
 
     def correct(self, text: str) -> Correction:
         started = time.perf_counter()
@@ -90,6 +90,15 @@ class ChatCorrector:
                 Edit(i1, i2, original, correction, kind, EXPLAIN.get(kind, EXPLAIN_REWRITE))
             )
         return target, edits
+
+
+def _first_sentences(reply: str, text: str) -> str:
+    """The reply up to its last full stop when the learner's text ended with one: small models
+    run on past the correction ("... a book. membeli")."""
+    end = max(reply.rfind(mark) for mark in ".!?")
+    if text.rstrip()[-1:] in (".", "!", "?") and 0 < end < len(reply) - 1:
+        return reply[: end + 1]
+    return reply
 
 
 def ptb_split(tokens: list[str]) -> list[str]:

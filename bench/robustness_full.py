@@ -240,6 +240,27 @@ def _plot(report: dict, names: list[str], conds: list[str], n: int, png: str) ->
     print(f"wrote {png}")
 
 
+def _grid(cache: dict, cut: dict | None, png: str) -> None:
+    """Every condition of one cache (the utterances all of them hold): the unfiltered words and
+    the tuned cut, printed and drawn."""
+    conds = [c for c in CONDITION_ORDER if c in cache]
+    common = set.intersection(*({r["id"] for r in cache[c]} for c in conds))
+    report: dict = {}
+    names = {"baseline (no filter)": {"guard": False}}
+    if cut:
+        names[f"p>={cut['min_prob']:g}, level>={cut['min_rel_db']}"] = {"guard": True, **cut}
+    print(f"\n{'grid':<30}" + "".join(f"{c:>11}" for c in conds))
+    for name, v in names.items():
+        report[name] = {c: {"wer": wer([r for r in cache[c] if r["id"] in common], **v)[0]}
+                        for c in conds}  # fmt: skip
+        print(f"{name:<30}" + "".join(f"{report[name][c]['wer']:>11.1%}" for c in conds))
+    _plot(report, list(names), conds, len(common), png)
+
+
+CONDITION_ORDER = ("clean", "babble 20", "babble 10", "babble 5", "babble 0", "white 20",
+                   "white 10", "white 5", "white 0")  # fmt: skip
+
+
 def _cache_of(split: str, mode: str, seed: int) -> Path:
     """``fast``, ``aligned``, ``words``; with a front end ``fast-rnnoise``, with another model
     ``aligned@bundled-base``."""
@@ -304,6 +325,8 @@ def score(args) -> int:
     if args.png:
         _plot(report, [v for v in variants if v.startswith(("baseline", f"{modes[-1]}: tuned"))],
               conds, len(ids[conds[0]]), args.png)  # fmt: skip
+    if args.grid_png:
+        _grid(caches[modes[-1]], tuned.get(modes[-1]), args.grid_png)
     print("\nVAD: miss / false alarm at 0.5, and adapted (all utterances each cache holds)")
     vad_rows = [(m, c, rs) for m, cache in caches.items() if m.startswith("fast")
                 for c, rs in cache.items()]  # fmt: skip
@@ -359,6 +382,7 @@ def main() -> int:
     s.add_argument("--modes", default="fast,aligned", help="caches to compare (fast first)")
     s.add_argument("--same", action="store_true", help="the same utterances in every condition")
     s.add_argument("--png", help="draw the baseline and the tuned filter here")
+    s.add_argument("--grid-png", help="every SNR of the last mode's cache, drawn here")
     args = parser.parse_args()
     return decode(args) if args.cmd == "decode" else score(args)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "speechocean762"
+TUTOR_WEIGHTS = ROOT / "src" / "duetto" / "apps" / "tutor" / "weights"
 BOOTSTRAP = 2000  # resamples; the 2.5/97.5 percentiles are stable to ~0.5 WER points at this size
 
 
@@ -74,7 +75,7 @@ def _resampled_wer(rows, rng):
     return errors / words
 
 
-def tutor_rows(weights: str | None) -> tuple[list[dict], str]:
+def tutor_rows(weights: str | None, kind: str | None = None) -> tuple[list[dict], str]:
     """Per dev utterance: the tutor's predicted and the experts' total score, with speaker, age
     and gender; and a line naming the weights used."""
     from duetto.apps.tutor import corpus
@@ -84,7 +85,10 @@ def tutor_rows(weights: str | None) -> tuple[list[dict], str]:
     for line in (DATA / "dev.jsonl").read_text().splitlines():
         r = json.loads(line)
         meta[r["id"]] = r
-    scorer = Scorer(weights=weights)
+    from duetto.apps.tutor.scoring import DEFAULT_SCORER
+
+    kind = kind or DEFAULT_SCORER
+    scorer = Scorer(weights=weights, scorer=kind)
     asr = scorer.asr if scorer.models["asr"] else None
     rows = []
     for utt in corpus.load(DATA, "dev"):
@@ -94,17 +98,21 @@ def tutor_rows(weights: str | None) -> tuple[list[dict], str]:
         rows.append({"id": utt.id, "speaker": m["speaker"], "age": m["age"],
                      "gender": m["gender"], "predicted": float(predicted[4]),
                      "human": float(utt.scores["total"])})  # fmt: skip
-    return rows, _weights_label(weights)
+    label = _weights_label(weights)
+    if kind == "gopt":  # the transformer blended with the ridge: its own weights file too
+        label += " + " + _file_label(TUTOR_WEIGHTS / "gopt.npz")
+    return rows, f"scorer {kind}: {label}"
 
 
 def _weights_label(weights: str | None) -> str:
+    return _file_label(Path(weights) if weights else TUTOR_WEIGHTS / "scorer.npz")
+
+
+def _file_label(path: Path) -> str:
     import hashlib
 
-    from duetto.apps.tutor import model
-
-    path = Path(weights) if weights else Path(model.__file__).parent / "weights" / "scorer.npz"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return f"{path.name} (sha256 {digest}, {len(path.read_bytes()):,} bytes)"
+    data = path.read_bytes()
+    return f"{path.name} (sha256 {hashlib.sha256(data).hexdigest()[:12]}, {len(data):,} bytes)"
 
 
 def score_gap(rows: list[dict], rng: np.random.Generator, n: int = BOOTSTRAP):
@@ -120,10 +128,12 @@ def score_gap(rows: list[dict], rng: np.random.Generator, n: int = BOOTSTRAP):
     return float(point), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)), mae
 
 
-def tutor_report(weights: str | None, seed: int, show: bool = True) -> dict:
+def tutor_report(
+    weights: str | None, seed: int, show: bool = True, kind: str | None = None
+) -> dict:
     from duetto.data.evaluate import age_band
 
-    rows, label = tutor_rows(weights)
+    rows, label = tutor_rows(weights, kind)
     rng = np.random.default_rng(seed)
     groups: dict[str, list[dict]] = {"all": rows}
     for r in rows:
@@ -192,6 +202,7 @@ def main() -> int:
     )
     parser.add_argument("--tutor", action="store_true", help="add the tutor's score gaps")
     parser.add_argument("--tutor-weights", help="scorer weights (default: the shipped ones)")
+    parser.add_argument("--tutor-scorer", help="ridge or gopt (default: the tutor's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -237,7 +248,9 @@ def main() -> int:
     }
     if args.json:
         if args.tutor:
-            out["tutor"] = tutor_report(args.tutor_weights, args.seed, show=False)
+            out["tutor"] = tutor_report(
+                args.tutor_weights, args.seed, show=False, kind=args.tutor_scorer
+            )
         print(json.dumps(out, indent=2))
         return 0
     print(
@@ -260,7 +273,7 @@ def main() -> int:
         )
         print(f"\nlargest gap: {largest['a']} vs {largest['b']}, {largest['gap']:+.1%} WER{sig}")
     if args.tutor:
-        tutor_report(args.tutor_weights, args.seed)
+        tutor_report(args.tutor_weights, args.seed, kind=args.tutor_scorer)
     return 0
 
 

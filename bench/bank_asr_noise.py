@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--train-per-intent", type=int, default=3)
     p.add_argument("--test-per-intent", type=int, default=10)
+    p.add_argument("--train-tags", nargs="*", default=[""],
+                   help="ASR settings of the train transcripts to add (cache tags, '' = default)")  # fmt: skip
+    p.add_argument("--test-tag", default="", help="ASR setting of the test transcripts")
     args = p.parse_args(argv)
 
     nlu = BankNLU()
@@ -50,11 +53,15 @@ def main(argv: list[str] | None = None) -> int:
             for e in encode_cached(nlu.encoder, texts, DEFAULT_CACHE, f"banking77-train-{key}")
         ]
     )
-    spoken_train = read_transcripts(cache_path(DEFAULT_CACHE, "train", args.train_per_intent))
+    spoken_train = [
+        r
+        for tag in args.train_tags
+        for r in read_transcripts(cache_path(DEFAULT_CACHE, "train", args.train_per_intent, tag))
+    ]
     extra_t = [r[c] or " " for r in spoken_train for c in ("clean", "babble")]
     extra_y = [r["label"] for r in spoken_train for _ in ("clean", "babble")]
     x_extra = np.stack([e.sentence for e in nlu.encoder.encode(extra_t)])
-    rows = read_transcripts(cache_path(DEFAULT_CACHE, "test", args.test_per_intent))
+    rows = read_transcripts(cache_path(DEFAULT_CACHE, "test", args.test_per_intent, args.test_tag))
     test_gold = np.array([labels.index(r["label"]) for r in rows])
     tests = {
         c: nlu.encoder.encode([r[c] or " " for r in rows]) for c in ("text", "clean", "babble")

@@ -100,3 +100,13 @@ def test_the_loop_guard_decodes_a_repetition_loop_again():
     assert compression_ratio(looped) > MAX_COMPRESSION_RATIO, looped
     guarded = WhisperASR(ASRSettings(loop_guard=True)).transcribe(audio, words=True).text
     assert compression_ratio(guarded) <= MAX_COMPRESSION_RATIO, guarded
+
+
+def test_settings_that_decode_differently_get_their_own_asr():
+    from duetto.asr import load_asr
+    from duetto.config import ASRSettings
+
+    plain = load_asr(ASRSettings())
+    assert load_asr(ASRSettings()) is plain
+    assert load_asr(ASRSettings(prompt="Tesco, Barclays, overdraft")) is not plain
+    assert load_asr(ASRSettings(min_word_prob=0.3)) is not plain

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Protocol
 
 import numpy as np
@@ -60,13 +60,9 @@ def load_asr(settings: ASRSettings | None = None) -> ASR:
     from duetto.asr.whisper import WhisperASR
 
     settings = settings or ASRSettings()
-    key = (
-        settings.model,
-        settings.compute_type,
-        settings.threads,
-        settings.beam_size,
-        settings.language,
-    )
+    # Every field: two settings that differ only in the prompt or a word filter decode
+    # differently, so they must not share an instance.
+    key = astuple(settings)
     if key not in _LOADED:
         _LOADED[key] = WhisperASR(settings)
     return _LOADED[key]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import inspect
 import json
@@ -54,6 +55,18 @@ def _today(value: str | None) -> dt.date | None:
         raise ConfigError(
             f"--today {value!r} is not a date", "use YYYY-MM-DD, e.g. 2026-11-20"
         ) from None
+
+
+def with_bank_prompt(settings):
+    """The caller's settings, with Whisper primed on bank words unless they chose a prompt.
+
+    Measured on 770 spoken BANKING77 test queries: intent accuracy 83.4% -> 86.4% clean and
+    53.5% -> 63.6% in babble at 5 dB (docs/bank.md)."""
+    from duetto.apps.bank.nlu import ASR_PROMPT
+
+    if settings.asr.prompt is not None:
+        return settings
+    return dataclasses.replace(settings, asr=dataclasses.replace(settings.asr, prompt=ASR_PROMPT))
 
 
 def build_agent(db: str | None, today: dt.date | None = None, small_talk=None):
@@ -118,6 +131,7 @@ def _voice(agent, settings, args) -> int:
             "voice mode needs duetto's talk loop, which this build lacks", "use --text"
         ) from exc
     responder = BankResponder(agent)
+    settings = with_bank_prompt(settings)
     if args.input:
         result = talk_file(
             args.input,

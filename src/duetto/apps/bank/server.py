@@ -1,0 +1,18 @@
+"""The bank agent as a choice of ``duetto serve`` (``?agent=bank``): one call per session.
+
+The database is the one ``duetto bank`` uses (``$DUETTO_BANK_DB``, else the user's data folder),
+created and seeded on first use.
+"""
+
+from __future__ import annotations
+
+from duetto.config import Settings
+from duetto.dialogue import Responder
+
+
+def server_agent(settings: Settings) -> Responder:
+    """A fresh call: its own identification, pending transfer and memory."""
+    from duetto.apps.bank.cli import build_agent
+    from duetto.apps.bank.responder import BankResponder
+
+    return BankResponder(build_agent(db=None))

@@ -1,0 +1,28 @@
+"""The bank agent offered by ``duetto serve`` (?agent=bank), and its ASR prompt for voice calls."""
+
+from __future__ import annotations
+
+from duetto.apps.bank.cli import with_bank_prompt
+from duetto.apps.bank.nlu import ASR_PROMPT
+from duetto.config import Settings
+from duetto.server.agents import available_agents
+
+
+def test_the_server_offers_the_bank_agent_one_call_per_session(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUETTO_BANK_DB", str(tmp_path / "bank.sqlite3"))
+    factory = available_agents()["bank"]
+    first, second = factory(Settings()), factory(Settings())
+    assert first is not second and first.speculative is False  # money moves on confirmed turns
+    reply = " ".join(first.respond("What's my balance?"))
+    assert "customer number" in reply.lower()  # identification comes first
+    reply = " ".join(first.respond("20481357"))
+    assert "passphrase" in reply.lower() or "pin" in reply.lower()
+    assert (tmp_path / "bank.sqlite3").exists()
+
+
+def test_voice_calls_prime_whisper_with_bank_words_unless_a_prompt_is_set():
+    settings = Settings()
+    assert with_bank_prompt(settings).asr.prompt == ASR_PROMPT
+    assert settings.asr.prompt is None  # the caller's settings are left as they were
+    settings.asr.prompt = "My own words."
+    assert with_bank_prompt(settings).asr.prompt == "My own words."

@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from duetto.audio import load_audio
+from duetto.audio import load_audio, write_wav
 from duetto.errors import DuettoError, NoSpeechError
 from duetto.safety.voiceprint import (
     UnknownSpeakerError,
@@ -143,3 +143,14 @@ def test_fusion_switch_and_old_rows_score_with_resemblyzer_alone(store, speakers
     old.save("alice", store.load("alice"), 3)  # a row as written before the GMM-UBM
     r = verify("alice", speakers["same"][0], old)
     assert r.llr is None and np.isclose(r.score, off.score, atol=1e-5)
+
+
+def test_cli_verify_reports_both_fused_scores(store, speakers, tmp_path, capsys):
+    from duetto.cli import main
+
+    clip = write_wav(tmp_path / "same.wav", speakers["same"][0], 16_000)
+    code = main(["safety", "verify", "alice", str(clip), "--store", str(store.path), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == (0 if data["accepted"] else 1)
+    assert {"centred_cosine", "llr"} <= data.keys()  # the fused score's two parts
+    assert isinstance(data["llr"], float)

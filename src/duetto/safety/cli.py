@@ -139,6 +139,10 @@ def cmd_verify(args) -> int:
     r = verify(args.name, load_audio(args.file), VoiceprintStore(args.store))
     data = {"name": r.name, "accepted": r.accepted, "score": round(r.score, 4), "cosine": round(r.cosine, 4),
             "threshold": r.threshold, "synthetic": r.synthetic, "reason": r.reason}  # fmt: skip
+    # The two fused systems' own scores, when the fused score was used (docs/trust.md).
+    for key in ("centred_cosine", "llr"):
+        if getattr(r, key) is not None:
+            data[key] = round(getattr(r, key), 4)
     verdict = "ACCEPTED" if r.accepted else "REJECTED"
     _print(args, data, f"{verdict}: {r.reason} (score {r.score:.2f}, threshold {r.threshold})")
     return 0 if r.accepted else 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from duetto.audio import SAMPLE_RATE, load_audio, resample, write_wav
-from duetto.config import Settings
+from duetto.config import Settings, TTSSettings
 from duetto.dialogue import Conversation, Responder
 from duetto.errors import DeviceError, DuettoError
 from duetto.frames import (
@@ -58,11 +58,7 @@ class Engine:
         asr = load_asr(settings.asr)
         times["asr"] = time.perf_counter() - t
         t = time.perf_counter()
-        tts_settings = settings.tts
-        if tts_settings.threads == 0 and settings.llm.url:
-            # The LLM server goes on generating while a clause is synthesized: one thread each.
-            tts_settings = replace(tts_settings, threads=1)
-        tts = load_tts(tts_settings, language=settings.asr.language)
+        tts = load_tts(engine_tts_settings(settings), language=settings.asr.language)
         times["tts"] = time.perf_counter() - t
         t = time.perf_counter()
         load_vad()
@@ -92,6 +88,14 @@ class Engine:
             end_of_turn=self.end_of_turn,
             context_provider=_prosody_context if self.settings.llm.prosody_context else None,
         )
+
+
+def engine_tts_settings(settings: Settings) -> TTSSettings:
+    """The TTS settings an engine loads with, ``tts.threads = 0`` (auto) resolved."""
+    if settings.tts.threads == 0 and settings.llm.url:
+        # The LLM server goes on generating while a clause is synthesized: one thread each.
+        return replace(settings.tts, threads=1)
+    return settings.tts
 
 
 def _warm_up(asr, tts) -> None:

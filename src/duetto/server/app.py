@@ -50,12 +50,13 @@ def load_engine(settings: Settings):
     """Load ASR, TTS and LLM side by side (they mostly wait on disk), then build the Engine."""
     from duetto.asr import load_asr
     from duetto.llm import load_llm
-    from duetto.talk import Engine
+    from duetto.talk import Engine, engine_tts_settings
     from duetto.tts import load_tts
 
     jobs = {
         "asr": lambda: load_asr(settings.asr),
-        "tts": lambda: load_tts(settings.tts),
+        # The very instance Engine.load asks for next, so it is loaded once.
+        "tts": lambda: load_tts(engine_tts_settings(settings), language=settings.asr.language),
         "llm": lambda: load_llm(settings.llm),
     }
     seconds: dict[str, float] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -16,16 +18,17 @@ class PiperTTS:
     def __init__(self, voice: str = "bundled", variation: float = 1.0, threads: int = 0):
         try:
             from piper import PiperVoice
+            from piper.config import PiperConfig
         except ImportError:
             raise MissingExtraError("Piper TTS", "piper") from None
         path = piper_voice(voice)
         started = time.perf_counter()
         try:
-            self.voice = PiperVoice.load(str(path))
+            # What PiperVoice.load does, with our session options (its loader takes none).
+            config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text("utf-8")))
+            self.voice = PiperVoice(config=config, session=_session(path, threads))
         except Exception as exc:  # noqa: BLE001 - any load failure means "not a usable voice"
             raise ModelNotFoundError(f"could not load Piper voice {path}: {exc}") from None
-        if threads > 0:
-            self.voice.session = _session(path, threads)
         self.load_seconds = time.perf_counter() - started
         self.sample_rate = self.voice.config.sample_rate
         self.name = path.stem
@@ -53,12 +56,13 @@ class PiperTTS:
 
 
 def _session(path, threads: int):
-    """The voice's ONNX model on ``threads`` intra-op threads (Piper's own loader takes no options)."""
+    """The voice's ONNX model on ``threads`` intra-op threads (0: onnxruntime's defaults)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    if threads > 0:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(
         str(path), sess_options=options, providers=["CPUExecutionProvider"]
     )

@@ -124,7 +124,9 @@ def engine():
     from duetto.config import Settings
     from duetto.server.app import load_engine
 
-    engine, _ = load_engine(Settings())
+    settings = Settings()
+    settings.tts.variation = 0.0  # the same audio for the same text on every run (no flaky lengths)
+    engine, _ = load_engine(settings)
     return engine
 
 

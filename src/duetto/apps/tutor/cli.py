@@ -36,10 +36,17 @@ def register(sub) -> None:
 
     p = _command(tsub, "grammar", cmd_grammar, "correct a sentence and explain each edit")
     p.add_argument("text", nargs="+", help="the sentence (quote it)")
-    p.add_argument("--rerank", action="store_true", help="re-rank the edits with the bundled "
-                   "Gemma 3 270M: more edits right, but seconds per sentence on one core")
-    p.add_argument("--llm-url", help="let an OpenAI-compatible chat server rewrite the sentence, "
-                   "e.g. http://localhost:8080/v1 (the embedded corrector is used without it)")
+    p.add_argument(
+        "--rerank",
+        action="store_true",
+        help="re-rank the edits with the bundled "
+        "Gemma 3 270M: more edits right, but seconds per sentence on one core",
+    )
+    p.add_argument(
+        "--llm-url",
+        help="let an OpenAI-compatible chat server rewrite the sentence, "
+        "e.g. http://localhost:8080/v1 (the embedded corrector is used without it)",
+    )
     p.add_argument("--llm-model", default="", help="model name at --llm-url")  # fmt: skip
 
     p = _command(tsub, "practice", cmd_practice, "voice practice: repeat sentences chosen for you")

@@ -359,14 +359,11 @@ class VoiceSession:
             # Transcribed at the pause already (and the end of turn asked): only wait for it.
             result = (await asyncio.shield(turn.early))[0]
             reply.metrics["asr_ms"] = result.seconds * 1000
-            reply.metrics["asr_rtf"] = result.rtf
-            if not reply.cancel.is_set() or reply.interrupted:
-                turn.text = reply.text = result.text
-            return result.text
-        result = await self._loop.run_in_executor(None, lambda: self.asr.transcribe(audio))
-        reply.metrics["asr_ms"] = (time.perf_counter() - started) * 1000
+        else:
+            result = await self._loop.run_in_executor(None, lambda: self.asr.transcribe(audio))
+            reply.metrics["asr_ms"] = (time.perf_counter() - started) * 1000
         reply.metrics["asr_rtf"] = result.rtf
-        early_decides = self.settings.turn.transcribe_after_ms > 0
+        early_decides = self.settings.turn.transcribe_after_ms > 0  # asked at the early run
         if self.end_of_turn is not None and reply.held and self._turn is turn and not early_decides:
             needed = await self._loop.run_in_executor(
                 None, self.end_of_turn.silence_needed_ms, audio, result.text

@@ -28,6 +28,18 @@ MAX_POLYPHASE_FACTOR = 1_000
 READ_BLOCK_SAMPLES = 1 << 20
 
 
+# Frames of level statistics (a 32 ms Silero window at 16 kHz).
+LEVEL_FRAME = 512
+
+
+def frame_energies(audio: np.ndarray, frame: int = LEVEL_FRAME) -> np.ndarray:
+    """Mean power of each whole ``frame``-sample frame (a clip shorter than one: zero-padded)."""
+    n = max(len(audio) // frame, 1)
+    x = np.zeros(n * frame, np.float64)
+    x[: min(len(audio), n * frame)] = audio[: n * frame]
+    return np.square(x).reshape(n, frame).mean(axis=1)
+
+
 def load_audio(
     source: AudioSource,
     sample_rate: int = SAMPLE_RATE,

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from duetto.asr import Segment, Transcription
-from duetto.audio import SAMPLE_RATE
+from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies
 from duetto.config import ASRSettings, auto_threads
 from duetto.errors import ModelNotFoundError
 from duetto.frames import Word
@@ -33,7 +33,6 @@ MAX_COMPRESSION_RATIO = 2.4
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8)
 LOOP_GUARD_SEED = 0
 ENCODER_FRAME_S = 0.02  # one encoder position: two 10 ms mel frames
-LEVEL_FRAME = 512  # 32 ms: the frames of the loud-level statistic
 # Whisper's decoder holds 448 positions; like Whisper, keep at most half of them for the prompt.
 MAX_PROMPT_TOKENS = 223
 # Two sentences in a row this alike (difflib ratio over words) are one said twice by a loop.
@@ -242,11 +241,7 @@ def level_db(audio: np.ndarray, start: float = 0.0, end: float | None = None) ->
 def loud_level_db(audio: np.ndarray) -> float:
     """The utterance's loud level: the 95th percentile of its 32 ms frame powers, in dB (the
     user's voice at a close microphone; background talkers sit below it)."""
-    n = max(len(audio) // LEVEL_FRAME, 1)
-    x = np.zeros(n * LEVEL_FRAME, np.float64)
-    x[: min(len(audio), n * LEVEL_FRAME)] = audio[: n * LEVEL_FRAME]
-    frames = 10 * np.log10(np.square(x).reshape(n, LEVEL_FRAME).mean(axis=1) + 1e-10)
-    return float(np.percentile(frames, 95))
+    return float(np.percentile(10 * np.log10(frame_energies(audio) + 1e-10), 95))
 
 
 def _filter_words(out: Transcription, audio: np.ndarray, settings: ASRSettings) -> Transcription:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duetto.audio import SAMPLE_RATE, load_audio
+from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies, load_audio
 from duetto.data.manifest import Problem, Utterance
 from duetto.data.noise import check_snr, mix_at_snr, noise_source, stable_rng
 from duetto.data.textnorm import normalize_text, word_errors
@@ -215,10 +215,9 @@ def rnnoise(audio: np.ndarray) -> np.ndarray:
 
 def estimated_snr(audio: np.ndarray) -> float:
     """A blind SNR estimate: loud (95th percentile) over quiet (10th) 32 ms frame energy, in dB."""
-    n = len(audio) // 512
-    if n < 4:
+    if len(audio) < 4 * LEVEL_FRAME:
         return ADAPT_HIGH_SNR
-    energy = np.square(audio[: n * 512].reshape(n, 512), dtype=np.float64).mean(axis=1) + 1e-12
+    energy = frame_energies(audio) + 1e-12
     return float(10 * np.log10(np.percentile(energy, 95) / np.percentile(energy, 10)))
 
 

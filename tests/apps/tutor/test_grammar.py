@@ -60,7 +60,45 @@ def test_every_sentence_start_is_capitalised():
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 
-    corrector = GrammarCorrector()
+    corrector = GrammarCorrector(full_stop=False)
     tokens, edits = corrector._apply(["Cat", "is", "here"], {0: ("the cat", "missing article")})
     assert tokens == ["The", "cat", "is", "here"]
     assert edits[0].original == "" and edits[0].correction == "The"
+
+
+def test_clause_comma_before_but_and_not_after_nothing():
+    assert correct("I like it but she does not.").corrected == "I like it, but she does not."
+    assert correct("I want nothing but rest.").corrected == "I want nothing but rest."
+    assert correct("This is the house in which I live.").corrected == (
+        "This is the house in which I live."
+    )
+
+
+def test_missing_full_stop_is_added_and_can_be_turned_off():
+    from duetto.apps.tutor.grammar import GrammarCorrector
+
+    fix = correct("She goes to school")
+    assert fix.corrected == "She goes to school."
+    assert [e.correction for e in fix.edits] == ["."]
+    tokens, edits = GrammarCorrector(full_stop=False).correct_tokens(["She", "goes", "home"])
+    assert tokens == ["She", "goes", "home"] and edits == []
+
+
+def test_texting_spelling_run_together_words_and_inflected_misspellings():
+    fix = correct("u are right.")
+    # The expansion is capitalised like any sentence start.
+    assert fix.corrected == "You are right."
+    assert correct("We worked allday.").corrected == "We worked all day."
+    # The ending says plural / past tense: the correction keeps it.
+    assert "problems" in correct("There are many probles in life.").corrected
+    assert correct("He choosed the red one.").corrected == "He chose the red one."
+
+
+def test_two_words_written_as_one_become_one_edit():
+    from duetto.apps.tutor.grammar import GrammarCorrector
+
+    tokens, edits = GrammarCorrector().correct_tokens("He said some thing nice .".split())
+    assert tokens == ["He", "said", "something", "nice", "."]
+    (edit,) = edits
+    assert (edit.kind, edit.original, edit.correction) == ("compound", "some thing", "something")
+    assert (edit.start, edit.end) == (2, 4)

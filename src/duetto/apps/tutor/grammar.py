@@ -29,7 +29,7 @@ UNKNOWN_LOGP = math.log(1e-10)
 # Gemma re-ranker (grammar_lm.py) shortlists insertions with its own floors.
 MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 7.0, "verb form": 6.0,
           "noun number": 3.5, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
-          "missing article": math.inf, "missing word": math.inf}  # fmt: skip
+          "missing article": math.inf, "missing word": math.inf, "compound": 2.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -39,10 +39,32 @@ INTRODUCTORY = ("however", "therefore", "moreover", "furthermore", "thus", "nowa
                 "on the other hand", "in this case", "in fact", "of course", "in general",
                 "first", "firstly", "second", "secondly", "finally", "besides", "consequently",
                 "as a result", "in other words", "in the end", "in summary", "to sum up",
-                "personally", "additionally", "on the contrary", "in contrast")  # fmt: skip
+                "personally", "additionally", "on the contrary", "in contrast", "also")  # fmt: skip
+# Words that open a clause and take a comma before them inside a sentence ("..., but",
+# "..., which"); measured one by one on the even lines of JFLEG dev (docs/tutor.md): "and",
+# "so" and "because" lost GLEU there and are left out.
+CLAUSE_OPENERS = ("but", "which", "especially")
+# Words after which a clause opener is not one ("nothing but", "in which", "not only ... but").
+NO_CLAUSE_COMMA_AFTER = frozenset({"nothing", "anything", "everything", "all", "and", "or", "but",
+                                   "that", "only", "not"})  # fmt: skip
+# Texting spellings a spelling dictionary does not know or gets wrong ("u" -> "i").
+ABBREVIATIONS = {"u": "you", "ur": "your", "r": "are", "pls": "please", "plz": "please",
+                 "thx": "thanks", "coz": "because", "cuz": "because", "bcoz": "because",
+                 "dont": "don't", "doesnt": "doesn't", "didnt": "didn't", "isnt": "isn't",
+                 "wasnt": "wasn't", "arent": "aren't", "werent": "weren't", "cant": "can't",
+                 "couldnt": "couldn't", "shouldnt": "shouldn't", "wouldnt": "wouldn't",
+                 "havent": "haven't", "hasnt": "hasn't", "im": "I'm", "ive": "I've",
+                 "thats": "that's", "whats": "what's", "theres": "there's"}  # fmt: skip
 # Cost per character edit of a spelling correction (log-likelihood units): the LM alone would
 # turn "tecnologies" into the more frequent "technology"; the closest spelling should win.
 SPELLING_EDIT_COST = 2.0
+# A misspelled word's ending shows the inflection the learner meant ("probles" a plural,
+# "reserched" a past tense, "choosed" too): a correction without one of these tags pays extra.
+ENDING_TAGS = (("ing", frozenset({"VBG"})), ("ed", frozenset({"VBD", "VBN"})),
+               ("s", frozenset({"NNS", "VBZ"})))  # fmt: skip
+ENDING_COST = 2.0
+# Shortest part of a split run-together word: the dictionary knows many two-letter oddities.
+MIN_SPLIT = 2
 MAX_EDITS = 6  # per sentence: learners' sentences rarely need more from a local corrector
 ARTICLES = ("a", "an", "the")
 PREPOSITIONS = ("in", "on", "at", "for", "to", "of", "with", "from", "by", "about", "into")
@@ -62,6 +84,9 @@ EXPLAIN = {
     "a/an": "'an' goes before a vowel sound, 'a' before a consonant sound",
     "missing word": "a word is missing here",
     "punctuation": "a comma after an introductory phrase",
+    "clause": "a comma before a clause that starts with 'but' or 'which'",
+    "full stop": "a sentence ends with a full stop",
+    "compound": "written as one word",
 }
 
 
@@ -175,6 +200,18 @@ def _inflections(word: str) -> set[str]:
     return out
 
 
+@cache
+def _tags(word: str) -> frozenset[str]:
+    """The Penn tags ``word`` can carry as an inflection of any of its lemmas (lemminflect)."""
+    from lemminflect import getAllInflections, getAllLemmas
+
+    tags = set()
+    for lemmas in getAllLemmas(word).values():
+        for lemma in lemmas:
+            tags.update(t for t, forms in getAllInflections(lemma).items() if word in forms)
+    return frozenset(tags)
+
+
 def tokenize(text: str) -> list[str]:
     """Words, numbers and punctuation marks as separate tokens ("don't", "well-known" stay whole)."""
     return re.findall(r"[A-Za-z]+(?:['-][A-Za-z]+)*|\d+(?:[.,]\d+)*|[^\sA-Za-z\d]", text)
@@ -206,12 +243,14 @@ class GrammarCorrector:
     """
 
     def __init__(self, margin: dict[str, float] | None = None, *, insertions: bool | None = None,
-                 commas: bool = True, sentence_capitals: bool = True, reranker=None):  # fmt: skip
+                 commas: bool = True, sentence_capitals: bool = True, full_stop: bool = True,
+                 reranker=None):  # fmt: skip
         self.lm = language_model()
         self.margin = {**MARGIN, **(margin or {})}
         # Insertions are proposed for the re-ranker only unless asked for (see MARGIN).
         self.insertions = reranker is not None if insertions is None else insertions
         self.commas = commas
+        self.full_stop = full_stop
         self.sentence_capitals = sentence_capitals
         self.reranker = reranker
 
@@ -222,11 +261,14 @@ class GrammarCorrector:
             return []
         out: list[tuple[str, str, float]] = []
         if word not in self.lm.unigrams and "'" not in word:
+            if word in ABBREVIATIONS:
+                return [(ABBREVIATIONS[word], "spelling", 0.0)]
             from symspellpy import Verbosity
             from symspellpy.editdistance import DistanceAlgorithm, EditDistance
 
             distance = EditDistance(DistanceAlgorithm.DAMERAU_OSA)
             seen = set()
+            wanted = next((tags for end, tags in ENDING_TAGS if word.endswith(end)), None)
             suggestions = [
                 s.term for s in _speller().lookup(word, Verbosity.CLOSEST, max_edit_distance=2)[:5]
             ]
@@ -236,6 +278,7 @@ class GrammarCorrector:
                 for k in (2, 1)
                 if word.endswith(("ed", "s")[2 - k]) and word[:-k] in self.lm.unigrams
             ]
+            out += [(pair, "spelling", SPELLING_EDIT_COST) for pair in self._splits(word)]
             for term in suggestions + stems:
                 for form in (term, *sorted(_inflections(term))):
                     if form not in seen:
@@ -243,6 +286,8 @@ class GrammarCorrector:
                         cost = SPELLING_EDIT_COST * (
                             1 if term in stems else max(distance.compare(word, form, 10), 0)
                         )
+                        if wanted and not wanted & _tags(form):
+                            cost += ENDING_COST
                         out.append((form, "spelling", cost))
             return out
         if word in ("a", "an") and i + 1 < len(tokens) and tokens[i + 1].isalpha():
@@ -281,6 +326,20 @@ class GrammarCorrector:
                 out.append((f"{inserted} {word}", kind, 0.0))
         return out
 
+    def _splits(self, word: str) -> list[str]:
+        """Two known words run together ("alot", "allday"), as "a lot", "all day"."""
+        out = []
+        for k in range(1, len(word)):
+            left, right = word[:k], word[k:]
+            if (
+                (len(left) >= MIN_SPLIT or left in ("a", "i"))
+                and len(right) >= MIN_SPLIT
+                and left in self.lm.unigrams
+                and right in self.lm.unigrams
+            ):
+                out.append(f"{left} {right}")
+        return out
+
     @staticmethod
     def _may_insert_before(tokens: list[str], i: int) -> bool:
         word = tokens[i].lower()
@@ -302,10 +361,35 @@ class GrammarCorrector:
                 continue
             for replacement, kind, cost in self.candidates(tokens, i):
                 gain = self._gain(words, i, replacement) - cost
-                if gain > margin[kind]:
+                if gain > margin.get(kind, math.inf):
                     out.append(Proposal(gain, i, replacement, kind, cost))
+            joined = self._joined(tokens, i, skip)
+            if joined:
+                gain = self._join_gain(words, i, joined)
+                if gain > margin.get("compound", math.inf):
+                    out.append(Proposal(gain, i, joined, "compound"))
         out.sort(key=lambda p: -p.gain)
         return out
+
+    def _joined(self, tokens: list[str], i: int, skip=()) -> str | None:
+        """The one word for words ``i`` and ``i + 1`` ("my self" -> "myself"), if it is known."""
+        if i + 1 >= len(tokens) or i + 1 in skip:
+            return None
+        left, right = tokens[i].lower(), tokens[i + 1].lower()
+        joined = left + right
+        if (
+            left.isalpha()
+            and right.isalpha()
+            and min(len(left), len(right)) >= MIN_SPLIT
+            and joined in self.lm.unigrams
+        ):
+            return joined
+        return None
+
+    def _join_gain(self, words: list[str], i: int, joined: str) -> float:
+        """:meth:`_gain` of writing words ``i`` and ``i + 1`` as ``joined``."""
+        pair = [*words[:i], f"{words[i]} {words[i + 1]}", *words[i + 2 :]]
+        return self._gain(pair, i, joined)
 
     def correct(self, text: str) -> Correction:
         """The corrected text and the edits that led to it."""
@@ -337,6 +421,9 @@ class GrammarCorrector:
             best = found[0]
             applied[best.index] = (best.replacement, best.kind)
             words[best.index] = best.replacement
+            if best.kind == "compound":  # the second word is absorbed by the first
+                applied[best.index + 1] = ("", "compound")
+                words[best.index + 1] = ""
         return applied
 
     def _apply(self, tokens: list[str], applied: dict[int, tuple[str, str]]):
@@ -355,7 +442,16 @@ class GrammarCorrector:
                     edits.append(Edit(i, i, "", inserted, kind, EXPLAIN[kind]))
                     out_tokens += [inserted, token]
                     continue
+                if kind == "compound":
+                    if replacement:  # one edit for both words; the second adds nothing
+                        fixed = _match_case(token, replacement)
+                        original = f"{token} {tokens[i + 1]}"
+                        edits.append(Edit(i, i + 2, original, fixed, kind, EXPLAIN[kind]))
+                        out_tokens.append(fixed)
+                    continue
                 fixed = _match_case(token, replacement)
+                if starts and fixed[:1].islower():
+                    fixed = fixed[:1].upper() + fixed[1:]
                 edits.append(Edit(i, i + 1, token, fixed, kind, EXPLAIN[kind]))
                 if fixed:
                     out_tokens.append(fixed)
@@ -369,7 +465,31 @@ class GrammarCorrector:
             out_tokens.append(token)
         if self.commas:
             out_tokens = self._introductory_commas(out_tokens, edits)
+            out_tokens = self._clause_commas(out_tokens, edits)
+        if self.full_stop and out_tokens and out_tokens[-1][-1:].isalnum():
+            end = len(out_tokens)  # a position in the corrected text, like the commas'
+            edits.append(Edit(end, end, "", ".", "punctuation", EXPLAIN["full stop"]))
+            out_tokens.append(".")
         return out_tokens, edits
+
+    @staticmethod
+    def _clause_commas(tokens: list[str], edits: list[Edit]) -> list[str]:
+        """A comma before "but", "which" ... that open a clause inside a sentence."""
+        out = []
+        for i, token in enumerate(tokens):
+            prev = tokens[i - 1].lower() if i else ""
+            if (
+                token.lower() in CLAUSE_OPENERS
+                and i > 1
+                and prev.isalpha()
+                and prev not in NO_CLAUSE_COMMA_AFTER
+                and prev not in PREPOSITIONS
+                and tokens[i - 2] not in (".", "!", "?")
+            ):
+                edits.append(Edit(len(out), len(out), "", ",", "punctuation", EXPLAIN["clause"]))
+                out.append(",")
+            out.append(token)
+        return out
 
     @staticmethod
     def _introductory_commas(tokens: list[str], edits: list[Edit]) -> list[str]:

@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from duetto.apps.tutor.grammar import _match_case
+from duetto.apps.tutor.grammar import INSERTIONS, _match_case
 from duetto.errors import MissingExtraError
 
 # Natural-log likelihood gain an edit must bring under Gemma (chosen on the even lines of
@@ -117,7 +117,8 @@ class GemmaReranker:
             proposals = corrector.proposals(
                 tokens, words, skip=applied, margin=self.shortlist_margin
             )
-            proposals = proposals[: self.shortlist]
+            # Joined words change two tokens, which this re-ranker's bookkeeping does not follow.
+            proposals = [p for p in proposals if p.kind != "compound"][: self.shortlist]
             if not proposals:
                 break
             source = self.scorer.tokenize(plain_text(_render(tokens, applied)))
@@ -165,8 +166,8 @@ def _render(tokens: list[str], applied: dict[int, tuple[str, str]]) -> list[str]
     out = []
     for i, token in enumerate(tokens):
         if i in applied:
-            replacement = applied[i][0]
-            if len(replacement.split()) > 1:  # an insertion keeps the original token
+            replacement, kind = applied[i]
+            if kind in INSERTIONS.values():  # an insertion keeps the original token
                 out += [*replacement.split()[:-1], token]
             elif replacement:
                 out.append(_match_case(token, replacement))

@@ -119,3 +119,12 @@ def test_compression_ratio_flags_repetition_loops():
     assert compression_ratio("Mark is going to see elephant.") < MAX_COMPRESSION_RATIO
     assert compression_ratio("see you in the next video, " * 8) > MAX_COMPRESSION_RATIO
     assert compression_ratio("") == 0.0
+
+
+def test_the_snr_gate_reaches_the_engine():
+    from duetto.data.evaluate import EvalConfig, Evaluator
+
+    config = EvalConfig(min_word_prob=0.3, filter_below_snr_db=20.0)
+    assert config.label == "min-word-prob=0.3,filter-below-snr=20dB"
+    settings = Evaluator(config).asr.settings
+    assert settings.filter_below_snr_db == 20.0 and settings.min_word_prob == 0.3

@@ -97,6 +97,12 @@ def register(sub) -> None:
         default=None,
         help="drop words this many dB under the utterance's loud level (e.g. -10)",
     )
+    p.add_argument(
+        "--filter-below-snr",
+        type=float,
+        default=None,
+        help="word filters only on audio whose estimated SNR is under this many dB (e.g. 20)",
+    )
     p.add_argument("--model", default="bundled", help="ASR model (asr.model; e.g. base)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
@@ -249,6 +255,7 @@ def cmd_eval_asr(args) -> int:
         min_word_prob=args.min_word_prob,
         loop_guard=args.loop_guard,
         min_word_level_db=args.min_word_level,
+        filter_below_snr_db=args.filter_below_snr,
         model=args.model,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)

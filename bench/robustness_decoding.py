@@ -48,6 +48,8 @@ VARIANTS: dict[str, dict] = {
     # Only the VAD's speech regions reach Whisper: 32 ms windows under 0.5 (and more than
     # 96 ms from speech) are attenuated by 20 dB.
     "vadgate": {"front": "vad"},
+    # faster-whisper's standard 30 s window (asr.trim_window off; words from its timestamps).
+    "std": {"trim": False},
     "floor3": {"floor": 3.0},
     "floor4": {"floor": 4.0},
     "floor5": {"floor": 5.0},
@@ -147,7 +149,10 @@ def run(args) -> int:
     out_path = CACHE / f"{args.split}-{args.variant}.jsonl"
     done = {(r["id"], r["condition"]) for r in _read(out_path)}
     settings = ASRSettings(
-        model=_model_path(spec.get("model", "bundled")), threads=1, beam_size=spec.get("beam", 1)
+        model=_model_path(spec.get("model", "bundled")),
+        threads=1,
+        beam_size=spec.get("beam", 1),
+        trim_window=spec.get("trim", True),
     )
     asr = WhisperASR(settings)
     options = dict(spec.get("generate", {}))
@@ -167,7 +172,7 @@ def run(args) -> int:
             audio = front_end(audio, front)
             fe_seconds = time.perf_counter() - started
             out = asr._decode(audio, False, None, None, 0.0, align=True)
-            res = spy.last[0]
+            res = spy.last[0] if spy.last is not None else _One(None, float("nan"))
             if spec.get("fallback"):
                 out, res = _fallback(asr, spy, audio, out, res)
             n_tok = max(len(res.sequences_ids[0]), 1)

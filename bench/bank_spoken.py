@@ -10,6 +10,18 @@ Each query is spoken by one of several voices and speeds (cycled: the bundled Pi
 mixed by ``mix_at_snr``). The transcripts are appended to a JSON-lines cache (resumable), which
 ``bench/bank_nlu.py --spoken`` classifies with the shipped NLU and
 ``bench/bank_finetune.py --asr-train`` uses as extra training text.
+
+Piper's delivery varies from run to run, so ASR settings are compared on the same audio: with
+``--set NAME`` the speech and its babble mix are kept on disk (int16, ``spoken-audio-...``), and
+every setting decoded under that set reads them, e.g.
+
+    bench/bank_spoken.py --split train --per-intent 3 --set a --prompt                # tiny.en
+    bench/bank_spoken.py --split train --per-intent 3 --set a --prompt --asr-model bundled-base
+    bench/bank_spoken.py --split train --per-intent 3 --set a --prompt --beam 5 --nbest 5
+
+``--nbest K`` also stores the K best hypotheses of a beam search with their scores
+(``clean_nbest``, ``babble_nbest``: ``[text, mean token log-probability]``); every row records the
+decode's CPU seconds (``clean_cpu_s``, ``babble_cpu_s``).
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from duetto.apps.bank.training import DEFAULT_CACHE, load_banking77  # noqa: E402
 
@@ -45,22 +58,36 @@ def cache_path(cache: Path, split: str, per_intent: int, tag: str = "") -> Path:
     return cache / f"spoken-{split}-{per_intent}per-intent{'-' + tag if tag else ''}.jsonl"
 
 
-def asr_tag(model: str, prompt: bool) -> str:
+def asr_tag(
+    model: str,
+    prompt: bool,
+    beam: int = 1,
+    nbest: int = 1,
+    min_word_prob: float = 0.0,
+    min_word_level_db: float | None = None,
+    audio_set: str = "",
+    prompt_name: str = "",
+) -> str:
     """Cache tag of an ASR setting ("" for the engine's default: tiny.en, no prompt)."""
     parts = [] if model == "bundled" else [model]
-    return "-".join(parts + (["prompt"] if prompt else []))
+    parts += [f"prompt{prompt_name}"] if prompt else []
+    parts += [f"beam{beam}"] if beam != 1 else []
+    parts += [f"nbest{nbest}"] if nbest > 1 else []
+    parts += [f"wp{min_word_prob:g}"] if min_word_prob > 0 else []
+    parts += [f"wl{min_word_level_db:g}"] if min_word_level_db is not None else []
+    parts += [f"set-{audio_set}"] if audio_set else []
+    return "-".join(parts)
 
 
-def transcribe(asr, audio, prompt: str | None) -> str:
-    """The engine's ASR; with a prompt, on the same trimmed window as without one.
+def transcribe(asr, audio) -> str:
+    """The engine's ASR with its settings (prompt, beam, word filters) as a voice call runs it."""
+    return asr.transcribe(audio).text.strip()
 
-    ``WhisperASR.transcribe(prompt=...)`` takes faster-whisper's standard 30 s path, so a
-    comparison with the default (trimmed) path would mix two changes. Until the engine's
-    trimmed path takes a prompt, this decodes the trimmed window with the prompt as Whisper's
-    previous-text context (``<|startofprev|> prompt``), everything else as the engine does.
-    """
-    if not prompt:
-        return asr.transcribe(audio).text.strip()
+
+def nbest(asr, audio, k: int) -> list[tuple[str, float]]:
+    """The ``k`` best hypotheses of a beam search (beam ``max(k, asr beam)``) on the engine's
+    trimmed window with its prompt, best first, each with its mean token log-probability; the
+    first is the engine's own transcript at that beam size."""
     import ctranslate2
     import numpy as np
     from faster_whisper.tokenizer import Tokenizer
@@ -76,19 +103,49 @@ def transcribe(asr, audio, prompt: str | None) -> str:
         to_cpu=False,
     )
     tok = Tokenizer(asr.model.hf_tokenizer, asr.multilingual, task="transcribe", language="en")
-    context = [tok.sot_prev, *tok.encode(" " + prompt.strip())]
+    context = w._prompt_tokens(tok, asr.settings.prompt)
     duration = len(audio) / w.SAMPLE_RATE
     result = asr.model.model.generate(
         encoded,
         [[*context, *tok.sot_sequence, tok.no_timestamps]],
-        beam_size=asr.settings.beam_size,
+        beam_size=max(k, asr.settings.beam_size),
+        num_hypotheses=k,
+        return_scores=True,
         max_length=len(context) + int(w.MAX_TOKENS_PER_S * duration) + 8,
         suppress_blank=True,
         suppress_tokens=[-1],
         no_repeat_ngram_size=w.NO_REPEAT_NGRAM,
     )[0]
-    ids = [t for t in result.sequences_ids[0] if t < tok.eot]
-    return w._drop_repeats(" ".join(tok.decode(ids).split()))
+    out = []
+    for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+        text = w._drop_repeats(" ".join(tok.decode([t for t in ids if t < tok.eot]).split()))
+        out.append((text, round(float(score), 4)))
+    return out
+
+
+def audio_path(cache: Path, split: str, per_intent: int, audio_set: str, i: int) -> Path:
+    """Where the speech and babble mix of query ``i`` of a set are kept."""
+    return cache / f"spoken-audio-{split}-{per_intent}per-intent-{audio_set}" / f"{i}.npz"
+
+
+def load_audio(path: Path):
+    """(speech, noisy) float32 16 kHz from an ``audio_path`` file."""
+    import numpy as np
+
+    with np.load(path) as f:
+        return (f["clean"].astype(np.float32) / 32767, f["babble"].astype(np.float32) / 32767)
+
+
+def save_audio(path: Path, speech, noisy) -> None:
+    import numpy as np
+
+    def pcm(a):
+        return (np.clip(a, -1, 1) * 32767).astype(np.int16)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, clean=pcm(speech), babble=pcm(noisy))
+    tmp.replace(path)
 
 
 def stratified_sample(labels: list[str], per_intent: int, seed: int = SEED) -> list[int]:
@@ -115,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--split", choices=("test", "train", "holdout"), default="test",
+                   help="holdout: the 10%% of train held out when the shipped model was fitted "
+                        "(bench/bank_finetune.py), for choosing NLU settings on unseen queries")  # fmt: skip
     p.add_argument(
         "--per-intent", type=int, default=10, help="queries per intent (stratified, seed 0)"
     )
@@ -124,7 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr-model", default="bundled", help="bundled (tiny.en) or bundled-base")
     p.add_argument("--prompt", action="store_true",
                    help="decode with the bank's ASR prompt (duetto.apps.bank.nlu.ASR_PROMPT)")  # fmt: skip
+    p.add_argument("--prompt-text", default=None,
+                   help="with --prompt: this prompt instead of ASR_PROMPT (tagged --prompt-name)")  # fmt: skip
+    p.add_argument("--prompt-name", default="", help="cache tag part of --prompt-text")
+    p.add_argument("--beam", type=int, default=1, help="beam size (asr.beam_size)")
+    p.add_argument("--nbest", type=int, default=1, help="also keep the N best hypotheses")
+    p.add_argument("--min-word-prob", type=float, default=0.0, help="asr.min_word_prob")
+    p.add_argument("--min-word-level-db", type=float, default=None, help="asr.min_word_level_db")
+    p.add_argument("--set", dest="audio_set", default="",
+                   help="keep the audio on disk under this name and decode the kept audio")  # fmt: skip
     p.add_argument("--limit", type=int, default=0, help="only the first N queries of the sample")
+    p.add_argument("--shard", default="0/1", help="K/N: only every N-th query from the K-th")
     args = p.parse_args(argv)
 
     from duetto.asr import load_asr
@@ -133,14 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     from duetto.data.noise import Babble, fit_length, mix_at_snr, stable_rng
     from duetto.tts import load_tts, synthesize
 
-    texts, labels = load_banking77(DATA, args.split)
-    picked = full = stratified_sample(labels, args.per_intent)
+    texts, labels = load_banking77(DATA, "test" if args.split == "test" else "train")
+    if args.split == "holdout":  # the 10% of train the shipped model was not fitted on
+        from bank_finetune import HOLDOUT, stratified_split
+
+        held = stratified_split(labels, HOLDOUT)[1]
+        picked = full = [
+            held[k] for k in stratified_sample([labels[i] for i in held], args.per_intent)
+        ]
+    else:
+        picked = full = stratified_sample(labels, args.per_intent)
     if args.limit:  # every k-th, so that the intents stay mixed
         picked = picked[:: max(1, len(picked) // args.limit)][: args.limit]
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    picked = picked[shard::shards]
     prompt = None
     if args.prompt:
         from duetto.apps.bank.nlu import ASR_PROMPT as prompt
-    out = cache_path(args.cache, args.split, args.per_intent, asr_tag(args.asr_model, args.prompt))
+
+        prompt = args.prompt_text or prompt
+    tag = asr_tag(args.asr_model, args.prompt, args.beam, args.nbest, args.min_word_prob,
+                  args.min_word_level_db, args.audio_set, args.prompt_name)  # fmt: skip
+    out = cache_path(args.cache, args.split, args.per_intent, tag)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {r["i"] for r in read_transcripts(out)}
     todo = [i for i in picked if i not in done]
@@ -149,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    asr = load_asr(ASRSettings(model=args.asr_model, threads=args.threads))
+    asr = load_asr(
+        ASRSettings(model=args.asr_model, threads=args.threads, prompt=prompt,
+                    beam_size=args.beam, min_word_prob=args.min_word_prob,
+                    min_word_level_db=args.min_word_level_db)
+    )  # fmt: skip
     voices = {
         (b, v): load_tts(
             TTSSettings(backend=b, voice=v, variation=1.0, watermark=False, styles=False)
@@ -161,15 +248,31 @@ def main(argv: list[str] | None = None) -> int:
     with out.open("a") as f:
         for n, i in enumerate(todo, 1):
             backend, voice, speed = VOICES[full.index(i) % len(VOICES)]
-            tts = voices[(backend, voice)]
-            speech = resample(synthesize(tts, texts[i], speed=speed), tts.sample_rate, SAMPLE_RATE)
-            rng = stable_rng(SEED, args.split, i)
-            noise = babble.noise(len(speech), rng)
-            noisy = mix_at_snr(speech, fit_length(noise, len(speech), rng), SNR_DB).audio
+            kept = audio_path(args.cache, args.split, args.per_intent, args.audio_set, i)
+            if args.audio_set and kept.exists():
+                speech, noisy = load_audio(kept)
+            else:
+                tts = voices[(backend, voice)]
+                speech = resample(
+                    synthesize(tts, texts[i], speed=speed), tts.sample_rate, SAMPLE_RATE
+                )
+                rng = stable_rng(SEED, args.split, i)
+                noise = babble.noise(len(speech), rng)
+                noisy = mix_at_snr(speech, fit_length(noise, len(speech), rng), SNR_DB).audio
+                if args.audio_set:
+                    save_audio(kept, speech, noisy)
+                    speech, noisy = load_audio(kept)  # decode what later settings will read
             row = {
                 "i": i, "text": texts[i], "label": labels[i], "voice": f"{backend}:{voice}", "speed": speed,
-                "clean": transcribe(asr, speech, prompt), "babble": transcribe(asr, noisy, prompt),
             }  # fmt: skip
+            for cond, audio in (("clean", speech), ("babble", noisy)):
+                cpu = time.process_time()
+                if args.nbest > 1:
+                    hyps = nbest(asr, audio, args.nbest)
+                    row[cond], row[f"{cond}_nbest"] = hyps[0][0], hyps
+                else:
+                    row[cond] = transcribe(asr, audio)
+                row[f"{cond}_cpu_s"] = round(time.process_time() - cpu, 3)
             f.write(json.dumps(row) + "\n")
             f.flush()
             if n % 25 == 0 or n == len(todo):

@@ -1,9 +1,9 @@
-"""The bank agent offered by ``duetto serve`` (?agent=bank), and its ASR prompt for voice calls."""
+"""The bank agent offered by ``duetto serve`` (?agent=bank), and its ASR settings for voice calls."""
 
 from __future__ import annotations
 
-from duetto.apps.bank.cli import with_bank_prompt
-from duetto.apps.bank.nlu import ASR_PROMPT
+from duetto.apps.bank.cli import with_bank_asr
+from duetto.apps.bank.nlu import ASR_BEAM_SIZE, ASR_PROMPT
 from duetto.config import Settings
 from duetto.server.agents import available_agents
 
@@ -20,9 +20,13 @@ def test_the_server_offers_the_bank_agent_one_call_per_session(tmp_path, monkeyp
     assert (tmp_path / "bank.sqlite3").exists()
 
 
-def test_voice_calls_prime_whisper_with_bank_words_unless_a_prompt_is_set():
+def test_voice_calls_prime_whisper_with_bank_words_and_a_beam_unless_chosen():
     settings = Settings()
-    assert with_bank_prompt(settings).asr.prompt == ASR_PROMPT
-    assert settings.asr.prompt is None  # the caller's settings are left as they were
+    bank = with_bank_asr(settings).asr
+    assert bank.prompt == ASR_PROMPT and bank.beam_size == ASR_BEAM_SIZE > 1
+    # the caller's settings are left as they were
+    assert settings.asr.prompt is None and settings.asr.beam_size == 1
     settings.asr.prompt = "My own words."
-    assert with_bank_prompt(settings).asr.prompt == "My own words."
+    settings.asr.beam_size = ASR_BEAM_SIZE + 3
+    bank = with_bank_asr(settings).asr
+    assert bank.prompt == "My own words." and bank.beam_size == ASR_BEAM_SIZE + 3

@@ -245,6 +245,12 @@ def export_onnx(model, path: Path) -> None:
     )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True)
+    from duetto.fusion.text import DATA_DIR as TEXT_DIR
+    from duetto.fusion.text import ENCODER_FILE
+    from duetto.models import split_onnx_tensors
+
+    # All but the fine-tuned top layer and the head come from the end-of-turn encoder's tensors.
+    split_onnx_tensors(path, shared=TEXT_DIR / ENCODER_FILE)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 

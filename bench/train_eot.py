@@ -98,6 +98,9 @@ def export_text() -> None:
     quantize_dynamic(
         str(fp32), str(DATA_DIR / ENCODER_FILE), weight_type=QuantType.QInt8, per_channel=True
     )
+    from duetto.models import split_onnx_tensors
+
+    split_onnx_tensors(DATA_DIR / ENCODER_FILE)  # the bank's fine-tuned copy shares these tensors
     shutil.copy(src / "tokenizer.json", DATA_DIR / TOKENIZER_FILE)
     print(
         f"wrote {DATA_DIR / ENCODER_FILE} ({(DATA_DIR / ENCODER_FILE).stat().st_size / 1e6:.1f} MB)"

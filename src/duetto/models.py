@@ -143,3 +143,109 @@ def cache_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# ONNX graphs whose large tensors live outside the file: ``<graph>.tensors.json`` next to it lists
+# the weight files (``.npz``, paths relative to the JSON) and, per initializer, its key in them.
+# The two MiniLM encoders we ship share all but the bank's fine-tuned layer this way
+# (:func:`split_onnx_tensors`, bench/onnx_tensors.py).
+TENSORS_SUFFIX = ".tensors.json"
+
+
+def onnx_session(path: str | Path, options):
+    """An ``onnxruntime.InferenceSession`` (CPU) for the ONNX file ``path``, with the tensors a
+    ``.tensors.json`` sidecar names supplied from their weight files; a self-contained file (any
+    model a user points at) loads as it is."""
+    import json
+
+    import numpy as np
+    import onnxruntime
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"ONNX model file missing: {path}", "reinstall duetto")
+    index = path.with_name(path.name + TENSORS_SUFFIX)
+    if index.is_file():
+        spec = json.loads(index.read_text())
+        arrays: dict[str, np.ndarray] = {}
+        for name in spec["files"]:
+            file = index.parent / name
+            if not file.is_file():
+                raise ModelNotFoundError(
+                    f"weights of {path.name} missing: {file}", "reinstall duetto"
+                )
+            with np.load(file, allow_pickle=False) as z:
+                arrays.update({k: z[k] for k in z.files})
+        missing = sorted(set(spec["tensors"].values()) - set(arrays))
+        if missing:
+            raise ModelNotFoundError(
+                f"{len(missing)} tensors of {path.name} are in none of its weight files",
+                "rebuild both MiniLM graphs with bench/onnx_tensors.py, the shared one first",
+            )
+        names = list(spec["tensors"])
+        values = [
+            onnxruntime.OrtValue.ortvalue_from_numpy(arrays[spec["tensors"][n]]) for n in names
+        ]
+        options.add_external_initializers(names, values)
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+# Tensors under this size stay inside the graph (scales, zero points, biases, layer norms).
+MIN_EXTERNAL_BYTES = 4096
+
+
+def onnx_weights_file(graph: Path) -> Path:
+    """Where :func:`split_onnx_tensors` puts a graph's own large tensors."""
+    return graph.with_name(graph.stem + ".weights.npz")
+
+
+def split_onnx_tensors(graph: str | Path, shared: str | Path | None = None) -> None:
+    """Rewrite the ONNX file ``graph`` without its large tensors, for :func:`onnx_session`.
+
+    Its own tensors go to ``<stem>.weights.npz``, keyed by a hash of their content (the graph
+    names each key as its external-data location, so the graph's own hash still changes with its
+    weights); the index goes to ``<graph>.tensors.json``. With ``shared`` (a graph split before),
+    tensors already in that graph's weight file are taken from there. Needs the ``onnx`` package
+    (``duetto[ml]``); reading back needs only onnxruntime.
+    """
+    import hashlib
+    import json
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from onnx.external_data_helper import set_external_data
+
+    graph = Path(graph)
+    model = onnx.load(str(graph))
+    files: list[Path] = []
+    known: set[str] = set()
+    if shared is not None:
+        files.append(onnx_weights_file(Path(shared)))
+        with np.load(files[0]) as z:
+            known = set(z.files)
+    own: dict[str, np.ndarray] = {}
+    tensors: dict[str, str] = {}
+    for t in model.graph.initializer:
+        if len(t.raw_data) < MIN_EXTERNAL_BYTES:
+            continue
+        digest = hashlib.sha1(t.raw_data + repr((list(t.dims), t.data_type)).encode()).hexdigest()
+        key = f"t{digest[:16]}"
+        if key not in known:
+            own[key] = numpy_helper.to_array(t)
+        tensors[t.name] = key
+        set_external_data(t, location=key)
+        t.ClearField("raw_data")
+        t.data_location = onnx.TensorProto.EXTERNAL
+    if own:
+        files.append(onnx_weights_file(graph))
+        np.savez(files[-1], **own)
+    onnx.save(model, str(graph))
+    index = graph.with_name(graph.name + TENSORS_SUFFIX)
+    rel = [os.path.relpath(f, graph.parent) for f in files]
+    index.write_text(json.dumps({"files": rel, "tensors": tensors}, indent=0) + "\n")
+    size = sum(a.nbytes for a in own.values()) / 1e6
+    print(f"{graph}: {len(tensors)} tensors outside ({len(tensors) - len(own)} shared), "
+          f"own weights {size:.1f} MB, graph {graph.stat().st_size / 1e6:.2f} MB")  # fmt: skip

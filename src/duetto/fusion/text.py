@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from duetto.errors import ModelNotFoundError
+from duetto.models import onnx_session
 
 DATA_DIR = Path(__file__).parent / "data"
 ENCODER_FILE = "minilm-l6-int8.onnx"
@@ -54,9 +55,7 @@ class TextEncoder:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(
-            str(model), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self.session = onnx_session(model, opts)
 
     def token_ids(self, text: str) -> np.ndarray:
         """[CLS] + the last ``MAX_TOKENS - 2`` word pieces + [SEP]."""

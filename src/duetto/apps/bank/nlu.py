@@ -23,6 +23,7 @@ from duetto.apps.bank.training import predict_slots
 from duetto.errors import ModelNotFoundError
 from duetto.fusion.text import DATA_DIR as FUSION_DATA
 from duetto.fusion.text import TOKENIZER_FILE
+from duetto.models import onnx_session
 
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS = DATA_DIR / "nlu.npz"
@@ -98,9 +99,7 @@ class OnnxEncoder:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(
-            str(_require(model)), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self.session = onnx_session(_require(model), opts)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> list[IntentEncoded]:
         out: list[IntentEncoded] = []

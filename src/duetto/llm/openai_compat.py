@@ -39,24 +39,24 @@ class OpenAICompatLLM:
     def warm(self, messages: list[Message]) -> None:
         """One-token request for ``messages``, so a server that caches prompts (llama.cpp, vLLM)
         holds the conversation so far and the next reply evaluates only its new words."""
-        body = {
-            "model": self.settings.remote_model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": 1,
-            "temperature": 0.0,
-        }
+        body = self._body(messages, max_tokens=1, temperature=0.0)
         self.client.post(f"{self.base}/chat/completions", json=body, headers=self.headers)
 
-    def stream(
-        self, messages: list[Message], *, max_tokens: int, temperature: float
-    ) -> Iterator[str]:
-        body = {
+    def _body(self, messages: list[Message], *, max_tokens: int, temperature: float) -> dict:
+        """The chat request; the warm-up and the reply must send the same prompt for the server's
+        cache to match."""
+        return {
             "model": self.settings.remote_model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": max_tokens,
             "temperature": temperature,
-            "stream": True,
         }
+
+    def stream(
+        self, messages: list[Message], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        body = self._body(messages, max_tokens=max_tokens, temperature=temperature)
+        body["stream"] = True
         try:
             with self.client.stream(
                 "POST", f"{self.base}/chat/completions", json=body, headers=self.headers

@@ -33,10 +33,8 @@ class LlamaCppLLM:
             seed=settings.seed,
             verbose=False,
         )
-        # Free the model while the interpreter is whole: llama-cpp-python's own __del__ at shutdown
-        # runs after its C bindings are gone and prints a TypeError traceback.
         self._lock = threading.Lock()  # one llama context: one generation at a time
-        atexit.register(_close, weakref.ref(self.llama), self._lock)
+        close_at_exit(self.llama, self._lock)
         self.load_seconds = time.perf_counter() - started
         self.name = path.rsplit("/", 1)[-1]
         self._warmed = ""
@@ -78,6 +76,13 @@ class LlamaCppLLM:
                         yield text
             finally:
                 pieces.close()  # a cancelled reply stops generating at once
+
+
+def close_at_exit(llama, lock: threading.Lock | None = None) -> None:
+    """Free ``llama`` (a ``llama_cpp.Llama``) while the interpreter is still whole, after any
+    call holding ``lock`` has finished: llama-cpp-python's own ``__del__`` at shutdown runs after
+    its C bindings are gone and prints a TypeError traceback."""
+    atexit.register(_close, weakref.ref(llama), lock or threading.Lock())
 
 
 def _close(ref: weakref.ref, lock: threading.Lock) -> None:

@@ -13,9 +13,7 @@ shared prefix, and the sentence itself once per pass.
 
 from __future__ import annotations
 
-import atexit
 import re
-import weakref
 
 import numpy as np
 
@@ -53,11 +51,12 @@ class GemmaScorer:
             from llama_cpp import Llama
         except ImportError:
             raise MissingExtraError("grammar re-ranking (llama-cpp-python)", "llm") from None
+        from duetto.llm.llama_cpp import close_at_exit
         from duetto.models import gguf_model
 
         self.llm = Llama(model_path=gguf_model(model), n_ctx=context, n_batch=context,
                          n_threads=threads, n_threads_batch=threads, verbose=False)  # fmt: skip
-        atexit.register(_close, weakref.ref(self.llm))
+        close_at_exit(self.llm)
         self.n_vocab = self.llm.n_vocab()
         self.cached: list[int] = []  # token ids whose keys/values are in the cache
         self.tokens_evaluated = 0
@@ -174,9 +173,3 @@ def _render(tokens: list[str], applied: dict[int, tuple[str, str]]) -> list[str]
         else:
             out.append(token)
     return out
-
-
-def _close(ref) -> None:
-    llm = ref()
-    if llm is not None:
-        llm.close()

@@ -237,9 +237,10 @@ class Proposal:
 class GrammarCorrector:
     """Proposes, scores and applies edits; one instance serves many sentences.
 
-    ``reranker`` (an object with ``gains(tokens, candidates)``, e.g.
-    :class:`duetto.apps.tutor.grammar_lm.GemmaReranker`) re-scores the n-gram model's shortlist
-    with a neural language model; without it the n-gram gains decide alone.
+    ``reranker`` (an object with ``choose(corrector, tokens)`` returning token index ->
+    (replacement, kind), e.g. :class:`duetto.apps.tutor.grammar_lm.GemmaReranker`) re-scores the
+    n-gram model's shortlist with a neural language model; without it the n-gram gains decide
+    alone.
     """
 
     def __init__(self, margin: dict[str, float] | None = None, *, insertions: bool | None = None,

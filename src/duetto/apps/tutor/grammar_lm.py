@@ -101,7 +101,7 @@ class GemmaReranker:
                  shortlist: int = SHORTLIST, passes: int = PASSES, window: int = WINDOW,
                  shortlist_margin: dict[str, float] | None = None):  # fmt: skip
         self.scorer = GemmaScorer(model, threads)
-        self.margin = {**{k: margin for k in ("default",)}, **LM_MARGIN}
+        self.margin = dict(LM_MARGIN)  # per kind; other kinds need default_margin
         self.default_margin = margin
         self.shortlist = shortlist
         self.passes = passes

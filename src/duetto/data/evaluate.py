@@ -246,8 +246,8 @@ class Evaluator:
         self.seed = seed
         self.run_asr = run_asr  # False: VAD figures only (WER reads as 100% deletions)
         self.word_probs = word_probs
-        # Its own instance, not load_asr()'s shared one: variants differ in settings that the
-        # shared instance's key does not hold.
+        # Its own instance, not load_asr()'s cached one: a sweep builds an Evaluator per variant,
+        # and the cache would keep every variant's model loaded until the process ends.
         self.asr = WhisperASR(
             ASRSettings(
                 model=config.model,

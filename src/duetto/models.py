@@ -167,6 +167,7 @@ def onnx_session(path: str | Path, options):
     index = path.with_name(path.name + TENSORS_SUFFIX)
     if index.is_file():
         spec = json.loads(index.read_text())
+        wanted = set(spec["tensors"].values())
         arrays: dict[str, np.ndarray] = {}
         for name in spec["files"]:
             file = index.parent / name
@@ -175,8 +176,8 @@ def onnx_session(path: str | Path, options):
                     f"weights of {path.name} missing: {file}", "reinstall duetto"
                 )
             with np.load(file, allow_pickle=False) as z:
-                arrays.update({k: z[k] for k in z.files})
-        missing = sorted(set(spec["tensors"].values()) - set(arrays))
+                arrays.update({k: z[k] for k in z.files if k in wanted})
+        missing = sorted(wanted - set(arrays))
         if missing:
             raise ModelNotFoundError(
                 f"{len(missing)} tensors of {path.name} are in none of its weight files",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from duetto.errors import MissingExtraError, ModelNotFoundError
-from duetto.models import piper_voice
+from duetto.models import onnx_session, piper_voice
 
 
 class PiperTTS:
@@ -63,6 +63,4 @@ def _session(path, threads: int):
     if threads > 0:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(
-        str(path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    return onnx_session(path, options)

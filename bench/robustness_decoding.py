@@ -325,7 +325,7 @@ def deepfilter(audio: np.ndarray, atten_lim_db: float = DEEPFILTER_ATTEN_DB) -> 
     ``atten_lim_db`` of attenuation (a lower limit leaves some noise and more of the speech)."""
     import ctypes
 
-    from duetto.audio import resample
+    from duetto.audio import resample, run_frames
 
     lib, model = _deepfilter_library()
     x = resample(audio.astype(np.float32), 16000, DEEPFILTER_RATE)
@@ -333,22 +333,15 @@ def deepfilter(audio: np.ndarray, atten_lim_db: float = DEEPFILTER_ATTEN_DB) -> 
     if not state:
         raise RuntimeError("DeepFilterNet could not load its model")
     pointer = ctypes.POINTER(ctypes.c_float)
+
+    def process(block: np.ndarray, out: np.ndarray) -> None:
+        lib.df_process_frame(state, block.ctypes.data_as(pointer), out.ctypes.data_as(pointer))
+
     try:
         hop = int(lib.df_get_frame_length(state))
-        n = -(-(len(x) + DEEPFILTER_DELAY) // hop)
-        padded = np.zeros(n * hop, np.float32)
-        padded[: len(x)] = x
-        out = np.zeros_like(padded)
-        for i in range(n):
-            frame = np.ascontiguousarray(padded[i * hop : (i + 1) * hop])
-            target = np.zeros(hop, np.float32)
-            lib.df_process_frame(
-                state, frame.ctypes.data_as(pointer), target.ctypes.data_as(pointer)
-            )
-            out[i * hop : (i + 1) * hop] = target
+        aligned = run_frames(x, hop, DEEPFILTER_DELAY, process)
     finally:
         lib.df_free(state)
-    aligned = out[DEEPFILTER_DELAY : DEEPFILTER_DELAY + len(x)]
     back = resample(aligned, DEEPFILTER_RATE, 16000)[: len(audio)]
     return np.clip(back, -1.0, 1.0).astype(np.float32)
 

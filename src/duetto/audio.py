@@ -40,6 +40,24 @@ def frame_energies(audio: np.ndarray, frame: int = LEVEL_FRAME) -> np.ndarray:
     return np.square(x).reshape(n, frame).mean(axis=1)
 
 
+def run_frames(x: np.ndarray, frame: int, delay: int, process) -> np.ndarray:
+    """Run a streaming frame processor (a noise suppressor's C library) over the whole of ``x``.
+
+    ``process(block, out)`` fills ``out`` for each ``frame``-sample float32 ``block`` (the last
+    one zero-padded, with enough padding to flush ``delay``); the processor's output lags its
+    input by ``delay`` samples, which is taken off, so the result lines up with ``x``."""
+    n = -(-(len(x) + delay) // frame)
+    padded = np.zeros(n * frame, np.float32)
+    padded[: len(x)] = x
+    out = np.zeros_like(padded)
+    for i in range(n):
+        block = np.ascontiguousarray(padded[i * frame : (i + 1) * frame])
+        target = np.zeros(frame, np.float32)
+        process(block, target)
+        out[i * frame : (i + 1) * frame] = target
+    return out[delay : delay + len(x)]
+
+
 def load_audio(
     source: AudioSource,
     sample_rate: int = SAMPLE_RATE,

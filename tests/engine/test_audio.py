@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from duetto.audio import SAMPLE_RATE, from_pcm16, load_audio, resample, to_pcm16
+from duetto.audio import SAMPLE_RATE, from_pcm16, load_audio, resample, run_frames, to_pcm16
 from duetto.errors import AudioFormatError, DuettoError, EmptyAudioError
 
 
@@ -93,3 +93,16 @@ def test_pcm16_round_trip_and_resample_length():
     assert len(resample(x, 16_000, 22_050)) == int(0.5 * 22_050)
     with pytest.raises(AudioFormatError):
         from_pcm16(b"\x00\x01\x02")
+
+
+def test_run_frames_undoes_the_processors_delay_and_flushes_the_tail():
+    delay, history = 3, np.zeros(3, np.float32)
+
+    def delay_line(block, out):  # a streaming processor whose output lags by `delay` samples
+        nonlocal history
+        joined = np.concatenate([history, block])
+        out[:] = joined[: len(block)]
+        history = joined[-delay:]
+
+    x = np.arange(1, 11, dtype=np.float32)  # 10 samples: not a whole number of 4-sample frames
+    np.testing.assert_array_equal(run_frames(x, 4, delay, delay_line), x)

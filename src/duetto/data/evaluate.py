@@ -193,27 +193,20 @@ def rnnoise(audio: np.ndarray) -> np.ndarray:
     """RNNoise noise suppression of 16 kHz audio (resampled to 48 kHz and back)."""
     import ctypes
 
-    from duetto.audio import resample
+    from duetto.audio import resample, run_frames
 
     lib = _rnnoise_library()
     x = resample(audio.astype(np.float32), SAMPLE_RATE, RNNOISE_RATE) * 32768.0
-    n = -(-(len(x) + RNNOISE_DELAY) // RNNOISE_FRAME)
-    padded = np.zeros(n * RNNOISE_FRAME, np.float32)
-    padded[: len(x)] = x
-    out = np.zeros_like(padded)
     state = lib.rnnoise_create(None)
     pointer = ctypes.POINTER(ctypes.c_float)
+
+    def process(block: np.ndarray, out: np.ndarray) -> None:
+        lib.rnnoise_process_frame(state, out.ctypes.data_as(pointer), block.ctypes.data_as(pointer))
+
     try:
-        for i in range(n):
-            frame = np.ascontiguousarray(padded[i * RNNOISE_FRAME : (i + 1) * RNNOISE_FRAME])
-            target = np.zeros(RNNOISE_FRAME, np.float32)
-            lib.rnnoise_process_frame(
-                state, target.ctypes.data_as(pointer), frame.ctypes.data_as(pointer)
-            )
-            out[i * RNNOISE_FRAME : (i + 1) * RNNOISE_FRAME] = target
+        aligned = run_frames(x, RNNOISE_FRAME, RNNOISE_DELAY, process) / 32768.0
     finally:
         lib.rnnoise_destroy(state)
-    aligned = out[RNNOISE_DELAY : RNNOISE_DELAY + len(x)] / 32768.0
     back = resample(aligned, RNNOISE_RATE, SAMPLE_RATE)[: len(audio)]
     return np.clip(back, -1.0, 1.0).astype(np.float32)
 

@@ -32,7 +32,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "speechocean762"
 CACHE = Path(os.environ.get("DUETTO_CACHE", Path.home() / ".cache" / "duetto")) / "robustness"
-FRAME = 512  # 32 ms, the VAD's window: the unit of the level statistics
 
 
 def cache_file(
@@ -52,31 +51,15 @@ def read_cache(path: Path) -> dict[tuple[str, str], dict]:
     return out
 
 
-def frame_db(audio: np.ndarray) -> np.ndarray:
-    n = max(len(audio) // FRAME, 1)
-    x = np.zeros(n * FRAME, np.float64)
-    x[: min(len(audio), n * FRAME)] = audio[: n * FRAME]
-    return 10 * np.log10(np.square(x).reshape(n, FRAME).mean(axis=1) + 1e-10)
-
-
-def span_db(audio: np.ndarray, start: float, end: float) -> float:
-    """Mean power (dB) of ``audio`` over a word's span (at least one 32 ms frame)."""
-    from duetto.audio import SAMPLE_RATE
-
-    a = max(int(start * SAMPLE_RATE), 0)
-    b = min(max(int(end * SAMPLE_RATE), a + FRAME), len(audio))
-    seg = audio[a:b].astype(np.float64)
-    return float(10 * np.log10(np.mean(np.square(seg)) + 1e-10)) if len(seg) else -100.0
-
-
 def decode(args) -> int:
     from duetto.asr.whisper import (
         FALLBACK_TEMPERATURES,
         MAX_COMPRESSION_RATIO,
         WhisperASR,
         compression_ratio,
+        level_db,
     )
-    from duetto.audio import SAMPLE_RATE, load_audio
+    from duetto.audio import SAMPLE_RATE, frame_energies, load_audio
     from duetto.config import ASRSettings
     from duetto.data.evaluate import VAD_THRESHOLD, adaptive_threshold, denoise
     from duetto.data.manifest import read_manifest, subset
@@ -126,7 +109,7 @@ def decode(args) -> int:
                         "fa_adapt": int((~ref & (probs >= adapt)).sum()),
                         "adapt_threshold": round(adapt, 3),
                     }
-                frames = frame_db(audio)
+                frames = 10 * np.log10(frame_energies(audio) + 1e-10)
                 record["level_db"] = {
                     "p95": float(np.percentile(frames, 95)),
                     "p50": float(np.percentile(frames, 50)),
@@ -146,7 +129,7 @@ def decode(args) -> int:
                                 w.probability,
                                 w.start,
                                 w.end,
-                                round(span_db(audio, w.start, w.end), 2),
+                                round(level_db(audio, w.start, w.end), 2),
                             ]
                             for w in out.words
                         ]

@@ -28,6 +28,7 @@ import numpy as np
 
 from duetto.errors import AudioFormatError, ConfigError, ModelNotFoundError
 from duetto.fusion.features import SAMPLE_RATE, frame_features
+from duetto.models import onnx_session
 
 DATA_DIR = Path(__file__).parent / "data"
 META_FILE = "eot.json"
@@ -109,9 +110,7 @@ class EndOfTurnModel:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self.session = onnx_session(path, opts)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self._text = None
 

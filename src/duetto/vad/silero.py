@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from duetto.models import onnx_session
+
 # Silero v6 at 16 kHz takes 512 new samples (32 ms) plus the 64 samples before them.
 WINDOW = 512
 CONTEXT = 64
@@ -31,9 +33,7 @@ class SileroVAD:
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 4
-        self.session = onnxruntime.InferenceSession(
-            str(path or model_path()), providers=["CPUExecutionProvider"], sess_options=opts
-        )
+        self.session = onnx_session(path or model_path(), opts)
         self.reset()
 
     def reset(self) -> None:

@@ -136,8 +136,9 @@ def _model_path(name: str) -> str:
 
 
 def run(args) -> int:
-    from duetto.asr.whisper import WhisperASR, level_db
+    from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
+    from robustness_full import word_rows
 
     spec = VARIANTS[args.variant]
     rows = _read(CACHE / f"{args.split}-index.jsonl")
@@ -179,16 +180,7 @@ def run(args) -> int:
             rec = {
                 **row,
                 "text": out.text,
-                "words": [
-                    [
-                        w.word,
-                        w.probability,
-                        w.start,
-                        w.end,
-                        round(level_db(audio, w.start, w.end), 2),
-                    ]
-                    for w in out.words
-                ],  # fmt: skip
+                "words": word_rows(out, audio),
                 "score": float(res.scores[0]) if res.scores else None,
                 "tokens": n_tok,
                 "no_speech": float(res.no_speech_prob),

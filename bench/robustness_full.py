@@ -51,13 +51,20 @@ def read_cache(path: Path) -> dict[tuple[str, str], dict]:
     return out
 
 
+def word_rows(out, audio: np.ndarray) -> list[list]:
+    """The cached form of a transcript's words: [word, probability, start, end, level dB]."""
+    from duetto.asr.whisper import level_db
+
+    return [[w.word, w.probability, w.start, w.end, round(level_db(audio, w.start, w.end), 2)]
+            for w in out.words]  # fmt: skip
+
+
 def decode(args) -> int:
     from duetto.asr.whisper import (
         FALLBACK_TEMPERATURES,
         MAX_COMPRESSION_RATIO,
         WhisperASR,
         compression_ratio,
-        level_db,
     )
     from duetto.audio import SAMPLE_RATE, frame_energies, load_audio
     from duetto.config import ASRSettings
@@ -123,16 +130,7 @@ def decode(args) -> int:
                         out = asr.transcribe(audio, words=words, temperature=temperature)
                     d = {"t": temperature, "text": out.text, "seconds": round(out.seconds, 3)}
                     if words or args.mode == "aligned":
-                        d["words"] = [
-                            [
-                                w.word,
-                                w.probability,
-                                w.start,
-                                w.end,
-                                round(level_db(audio, w.start, w.end), 2),
-                            ]
-                            for w in out.words
-                        ]
+                        d["words"] = word_rows(out, audio)
                     decodes.append(d)
                     if compression_ratio(out.text) <= MAX_COMPRESSION_RATIO:
                         break

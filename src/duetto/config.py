@@ -84,6 +84,11 @@ class ASRSettings:
     # word. 20 dB parts the two on speechocean762 train (clean clips 25.5 dB and up, babble at
     # 10 dB 18.7 dB and under; docs/robustness.md). None: filter every transcript.
     filter_below_snr_db: float | None = None
+    # Final transcripts also carry the beam's k best hypotheses with their mean token
+    # log-probabilities (Transcription.alternatives), from the same beam search (beam at least
+    # k), for responders that weigh them (the bank's intent: docs/bank.md). Partials never pay
+    # for it. 1: off, the transcript alone.
+    nbest: int = 1
 
 
 @dataclass

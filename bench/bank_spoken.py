@@ -86,41 +86,10 @@ def transcribe(asr, audio) -> str:
 
 def nbest(asr, audio, k: int) -> list[tuple[str, float]]:
     """The ``k`` best hypotheses of a beam search (beam ``max(k, asr beam)``) on the engine's
-    trimmed window with its prompt, best first, each with its mean token log-probability; the
-    first is the engine's own transcript at that beam size."""
-    import ctranslate2
-    import numpy as np
-    from faster_whisper.tokenizer import Tokenizer
-
-    from duetto.asr import whisper as w
-
-    pad = max(w.TRIM_PAD, int(w.MIN_WINDOW_S * w.SAMPLE_RATE) - len(audio))
-    padded = np.concatenate([audio.astype(np.float32), np.zeros(pad, np.float32)])
-    features = asr.model.feature_extractor(padded)
-    frames = min(features.shape[-1] // 2 * 2, w.FULL_WINDOW_FRAMES)
-    encoded = asr.model.model.encode(
-        ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames])),
-        to_cpu=False,
-    )
-    tok = Tokenizer(asr.model.hf_tokenizer, asr.multilingual, task="transcribe", language="en")
-    context = w._prompt_tokens(tok, asr.settings.prompt)
-    duration = len(audio) / w.SAMPLE_RATE
-    result = asr.model.model.generate(
-        encoded,
-        [[*context, *tok.sot_sequence, tok.no_timestamps]],
-        beam_size=max(k, asr.settings.beam_size),
-        num_hypotheses=k,
-        return_scores=True,
-        max_length=len(context) + int(w.MAX_TOKENS_PER_S * duration) + 8,
-        suppress_blank=True,
-        suppress_tokens=[-1],
-        no_repeat_ngram_size=w.NO_REPEAT_NGRAM,
-    )[0]
-    out = []
-    for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-        text = w._drop_repeats(" ".join(tok.decode([t for t in ids if t < tok.eot]).split()))
-        out.append((text, round(float(score), 4)))
-    return out
+    trimmed window with its prompt, best first, each with its mean token log-probability
+    (rounded for the cache); the first is the engine's own transcript at that beam size. The
+    engine's ``asr.nbest`` (``Transcription.alternatives``), as a voice call gets them."""
+    return [(text, round(score, 4)) for text, score in asr.transcribe(audio, nbest=k).alternatives]
 
 
 def audio_path(cache: Path, split: str, per_intent: int, audio_set: str, i: int) -> Path:

@@ -33,7 +33,10 @@ class Responder(Protocol):
     "yes") sets a class attribute ``speculative = False``: it then hears confirmed turns only
     (the ASR still runs early, so little latency is lost). A responder that sets
     ``cancellable = True`` takes a ``cancel`` event in :meth:`respond` and stops generating as
-    soon as it is set, instead of at the next clause.
+    soon as it is set, instead of at the next clause. A responder that sets
+    ``hears_alternatives = True`` also takes ``alternatives``: the ASR's best hypotheses of the
+    turn, best first, as ``(text, mean token log-probability)`` (the first is ``user_text``;
+    empty unless ``asr.nbest`` > 1 gave some).
     """
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]: ...

@@ -58,6 +58,9 @@ class Transcript(Frame):
     t: float
     words: tuple[Word, ...] = ()
     language: str = "en"
+    # Final transcripts with asr.nbest > 1: the ASR's best hypotheses, best first, each
+    # (text, mean token log-probability); the first is ``text``.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ class _Reply:
     voiced_at: float = 0.0  # the turn's last voiced time when the reply began
     held_audio: list[tuple[np.ndarray, str]] = field(default_factory=list)
     text: str | None = None  # the final transcript the reply answers, once the ASR is done
+    alternatives: tuple[tuple[str, float], ...] = ()  # the ASR's n-best for it (asr.nbest)
     waiting: tuple[str, str | None] | None = None  # (text, context) held for a confirmed turn
     clauses: list[str] = field(default_factory=list)
     # (start, end, text) of each audio chunk on the output timeline
@@ -245,7 +246,8 @@ class VoiceSession:
 
         def run():
             try:
-                return self.asr.transcribe(audio).text
+                # nbest=1: an interim transcript never pays for the beam's alternatives.
+                return self.asr.transcribe(audio, nbest=1).text
             finally:
                 self._asr_busy = False
 
@@ -372,10 +374,18 @@ class VoiceSession:
                 turn.silence_needed_ms = needed
         if not reply.cancel.is_set() or reply.interrupted:  # a dropped reply leaves the turn alone
             turn.text = reply.text = result.text
+            reply.alternatives = result.alternatives
         return result.text
 
     def _emit_final(self, reply: _Reply) -> None:
-        self._emit(Transcript(text=reply.text or "", final=True, t=round(self.now(), 3)))
+        self._emit(
+            Transcript(
+                text=reply.text or "",
+                final=True,
+                t=round(self.now(), 3),
+                alternatives=reply.alternatives,
+            )
+        )
 
     def _speak(self, reply: _Reply, user_text: str, context: str | None) -> None:
         """Runs in its own thread: stream clauses from the responder into the TTS."""
@@ -384,8 +394,10 @@ class VoiceSession:
         speed = self.settings.tts.speed
         audio_seconds = tts_seconds = 0.0
         try:
-            cancel = {"cancel": reply.cancel} if getattr(self.responder, "cancellable", 0) else {}
-            for clause in self.responder.respond(user_text, context=context, **cancel):
+            extra = {"cancel": reply.cancel} if getattr(self.responder, "cancellable", 0) else {}
+            if getattr(self.responder, "hears_alternatives", False):
+                extra["alternatives"] = reply.alternatives
+            for clause in self.responder.respond(user_text, context=context, **extra):
                 if reply.cancel.is_set():
                     break
                 m.setdefault("first_clause_ms", (time.perf_counter() - llm_start) * 1000)

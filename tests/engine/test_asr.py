@@ -64,6 +64,21 @@ def test_a_prompt_setting_with_domain_words_changes_decoding(asr, kate, words):
     assert prompted.transcribe(kate, words=words).text.lower().startswith("kate loves china")
 
 
+def test_nbest_gives_the_beams_best_hypotheses_with_the_transcript_first(asr, kate):
+    nbest = WhisperASR(ASRSettings(nbest=5))
+    out = nbest.transcribe(kate)
+    assert len(out.alternatives) == 5 and out.alternatives[0][0] == out.text
+    scores = [score for _, score in out.alternatives]  # mean token log-probabilities
+    assert scores == sorted(scores, reverse=True) and scores[0] < 0
+    # What the transcript missed, the child's name, is among the beam's other hypotheses.
+    assert "kate" not in out.text.lower()
+    assert any(t.lower().startswith("kate loves china") for t, _ in out.alternatives[1:])
+    # The transcript is a beam of 5's; partials (nbest=1) and the default setting get none.
+    assert WhisperASR(ASRSettings(beam_size=5)).transcribe(kate).text == out.text
+    assert nbest.transcribe(kate, nbest=1).alternatives == ()
+    assert asr.transcribe(kate).alternatives == ()
+
+
 def test_a_prompt_given_to_transcribe_overrides_the_setting(kate):
     prompted = WhisperASR(ASRSettings(prompt=NAMES))
     assert "kate" not in prompted.transcribe(kate, prompt="").text.lower()

@@ -362,3 +362,44 @@ def test_a_pause_is_transcribed_once_early_and_the_reply_reuses_it(engine, tts, 
     at_pause = [p for p in pauses if p > 0.05]
     assert len(at_pause) == 1, pauses  # one transcription of the ended turn, shared
     assert at_pause[0] < Settings().turn.speculate_after_ms / 1000, pauses
+
+
+class AlternativesResponder:
+    """Reads the ASR's n-best of each turn (duetto.dialogue.Responder.hears_alternatives)."""
+
+    hears_alternatives = True
+
+    def __init__(self):
+        self.heard: list[tuple[str, tuple]] = []
+
+    def respond(self, user_text, *, context=None, alternatives=()):
+        self.heard.append((user_text, alternatives))
+        yield "Noted."
+
+    def record(self, user_text, agent_text, *, interrupted=False):
+        pass
+
+
+def test_the_asrs_alternatives_reach_the_responder_and_the_final_transcript(silence_engine, tts):
+    from duetto.asr.whisper import WhisperASR
+    from duetto.talk import Engine
+
+    e = silence_engine
+    settings = Settings()
+    settings.turn.end_of_turn = "silence"
+    settings.asr.nbest = 3
+    engine = Engine(settings, e.vad_factory, WhisperASR(settings.asr), e.tts, {}, end_of_turn=None)
+    audio = make_dialogue_audio(tts, ["I need to withdraw some money from a cash machine."], 6.0)
+    responder = AlternativesResponder()
+
+    async def main():
+        return await run_session(engine.session(responder), audio, realtime=True)
+
+    result = asyncio.run(main())
+    assert len(result.turns) == 1 and len(responder.heard) == 1
+    text, alternatives = responder.heard[0]
+    assert len(alternatives) == 3 and alternatives[0][0] == text == result.turns[0].user_text
+    finals = [f for f in result.frames if isinstance(f, Transcript) and f.final]
+    assert [f.alternatives for f in finals] == [alternatives]
+    partials = [f for f in result.frames if isinstance(f, Transcript) and not f.final]
+    assert partials and all(f.alternatives == () for f in partials)  # partials never pay

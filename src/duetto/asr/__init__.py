@@ -28,6 +28,9 @@ class Transcription:
     language: str
     duration: float
     seconds: float  # wall time spent decoding
+    # The beam's best hypotheses, best first, each (text, mean token log-probability); the first
+    # is ``text``. Empty unless asked for (``asr.nbest`` > 1) and the decode could give them.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -39,7 +42,8 @@ class Transcription:
 
 
 class ASR(Protocol):
-    """Transcribes 16 kHz float32 mono audio."""
+    """Transcribes 16 kHz float32 mono audio. ``nbest`` overrides ``asr.nbest`` for one call
+    (1: no alternatives, as partial transcripts ask)."""
 
     def transcribe(
         self,
@@ -49,6 +53,7 @@ class ASR(Protocol):
         prompt: str | None = None,
         language: str | None = None,
         temperature: float = 0.0,
+        nbest: int | None = None,
     ) -> Transcription: ...
 
 

@@ -70,24 +70,30 @@ class WhisperASR:
         prompt: str | None = None,
         language: str | None = None,
         temperature: float = 0.0,
+        nbest: int | None = None,
     ) -> Transcription:
         """Transcribe 16 kHz float32 mono ``audio``. ``prompt`` replaces ``settings.prompt``
-        ("" for none). With ``settings.loop_guard`` a repetition loop is decoded again at rising
-        temperature; with a word filter set, the unlikely or quiet words are dropped (their text
-        too): on the trimmed window the transcript's words are aligned for that (cheap), unless
-        the caller asked for ``words``, which always come from faster-whisper's standard path.
-        With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it."""
+        ("" for none). ``nbest`` (default ``settings.nbest``) > 1 also returns that many best
+        hypotheses of the same beam search (beam at least ``nbest``) as ``alternatives``, on the
+        trimmed window only (none with ``words`` or audio over MAX_TRIMMED_S); 1 for none, as a
+        partial transcript asks. With ``settings.loop_guard`` a repetition loop is decoded again
+        at rising temperature; with a word filter set, the unlikely or quiet words are dropped
+        (their text too): on the trimmed window the transcript's words are aligned for that
+        (cheap), unless the caller asked for ``words``, which always come from faster-whisper's
+        standard path. With ``settings.filter_below_snr_db`` the filters skip audio estimated
+        cleaner than it."""
         filtering = self.settings.min_word_prob > 0 or self.settings.min_word_level_db is not None
         gate = self.settings.filter_below_snr_db
         if filtering and gate is not None and estimated_snr(audio) >= gate:
             filtering = False  # clean enough: every word stays
         align = filtering and not words
-        out = self._decode(audio, words, prompt, language, temperature, align)
+        nbest = self.settings.nbest if nbest is None else nbest
+        out = self._decode(audio, words, prompt, language, temperature, align, nbest)
         if self.settings.loop_guard and temperature == 0:
-            out = self._guard_loops(out, audio, words, prompt, language, align)
+            out = self._guard_loops(out, audio, words, prompt, language, align, nbest)
         return _filter_words(out, audio, self.settings) if filtering else out
 
-    def _guard_loops(self, out, audio, words, prompt, language, align) -> Transcription:
+    def _guard_loops(self, out, audio, words, prompt, language, align, nbest) -> Transcription:
         import ctranslate2
 
         seconds = out.seconds
@@ -95,7 +101,7 @@ class WhisperASR:
         for temperature in FALLBACK_TEMPERATURES:
             if compression_ratio(out.text) <= MAX_COMPRESSION_RATIO:
                 break
-            out = self._decode(audio, words, prompt, language, temperature, align)
+            out = self._decode(audio, words, prompt, language, temperature, align, nbest)
             seconds += out.seconds
         return replace(out, seconds=seconds)
 
@@ -107,6 +113,7 @@ class WhisperASR:
         language: str | None,
         temperature: float,
         align: bool = False,
+        nbest: int = 1,
     ) -> Transcription:
         started = time.perf_counter()
         language = language or self.settings.language
@@ -115,7 +122,9 @@ class WhisperASR:
         prompt = self.settings.prompt if prompt is None else prompt
         fast = self.settings.trim_window and not words and language
         if fast and len(audio) <= MAX_TRIMMED_S * SAMPLE_RATE:
-            return self._transcribe_trimmed(audio, language, temperature, started, prompt, align)
+            return self._transcribe_trimmed(
+                audio, language, temperature, started, prompt, align, nbest
+            )
         words = words or align
         segments, info = self.model.transcribe(
             audio.astype(np.float32, copy=False),
@@ -146,10 +155,12 @@ class WhisperASR:
         started: float,
         prompt: str | None = None,
         align_words: bool = False,
+        nbest: int = 1,
     ) -> Transcription:
         """Whisper on a window as long as the audio (+1 s of silence, 10 s at least), not 30 s.
         ``align_words``: word timings and probabilities by aligning the transcript on the same
-        encoder output (cross-attention DTW), for the word filters."""
+        encoder output (cross-attention DTW), for the word filters. ``nbest`` > 1: the beam's
+        ``nbest`` best hypotheses too, from the same search on the same encoder output."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
@@ -166,10 +177,13 @@ class WhisperASR:
         )
         duration = len(audio) / SAMPLE_RATE
         context = _prompt_tokens(tokenizer, prompt)
+        nbest = max(nbest, 1)
         result = self.model.model.generate(
             encoded,
             [[*context, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
-            beam_size=self.settings.beam_size,
+            beam_size=max(self.settings.beam_size, nbest),
+            num_hypotheses=nbest,
+            return_scores=nbest > 1,
             sampling_temperature=max(temperature, 1e-5) if temperature > 0 else 1.0,
             # The cap counts the prompt too: CTranslate2 measures length from the first token.
             max_length=len(context) + int(MAX_TOKENS_PER_S * duration) + 8,
@@ -179,8 +193,8 @@ class WhisperASR:
             no_repeat_ngram_size=NO_REPEAT_NGRAM,
             return_no_speech_prob=True,
         )[0]
-        ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        text = _drop_repeats(" ".join(tokenizer.decode(ids).split()))
+        texts = [_hypothesis_text(tokenizer, ids) for ids in result.sequences_ids]
+        text = texts[0]
         words = self._align(encoded, tokenizer, text, len(audio)) if align_words else ()
         segment = Segment(
             start=0.0,
@@ -195,6 +209,10 @@ class WhisperASR:
             language=language,
             duration=duration,
             seconds=time.perf_counter() - started,
+            # Mean token log-probabilities (CTranslate2's scores, length penalty 1), best first.
+            alternatives=tuple(zip(texts, map(float, result.scores), strict=True))
+            if nbest > 1
+            else (),
         )
 
     def _align(self, encoded, tokenizer, text: str, samples: int) -> tuple[Word, ...]:
@@ -277,7 +295,11 @@ def _filter_words(out: Transcription, audio: np.ndarray, settings: ASRSettings) 
         if kept:
             segments.append(replace(seg, words=kept, text=" ".join(w.word for w in kept)))
     text = " ".join(s.text for s in segments)
-    return replace(out, text=text, segments=tuple(segments))
+    # The first alternative is the transcript, filtered too; the others stay as decoded.
+    alternatives = (
+        ((text, out.alternatives[0][1]), *out.alternatives[1:]) if out.alternatives else ()
+    )
+    return replace(out, text=text, segments=tuple(segments), alternatives=alternatives)
 
 
 def _prompt_tokens(tokenizer, prompt: str | None) -> list[int]:
@@ -287,6 +309,11 @@ def _prompt_tokens(tokenizer, prompt: str | None) -> list[int]:
         return []
     tokens = tokenizer.encode(" " + prompt.strip())
     return [tokenizer.sot_prev, *tokens[-MAX_PROMPT_TOKENS:]]
+
+
+def _hypothesis_text(tokenizer, ids: list[int]) -> str:
+    """One decoded hypothesis as text: special tokens off, spaces normalized, repeats dropped."""
+    return _drop_repeats(" ".join(tokenizer.decode([t for t in ids if t < tokenizer.eot]).split()))
 
 
 def _drop_repeats(text: str) -> str:

@@ -45,14 +45,8 @@ def intent_probs(nlu: BankNLU, texts: list[str], memo: dict) -> np.ndarray:
 
 
 def nbest_probs(nlu: BankNLU, hyps: list[list], temperature: float, memo: dict) -> np.ndarray:
-    """Intent distributions averaged over each row's hypotheses, weighted by their scores."""
-    out = []
-    for row in hyps:
-        texts = [h[0] for h in row]
-        scores = np.array([h[1] for h in row]) / temperature
-        weights = np.exp(scores - scores.max())
-        out.append((weights / weights.sum()) @ intent_probs(nlu, texts, memo))
-    return np.stack(out)
+    """Each row's hypotheses scored as a voice call does (``BankNLU.nbest_probs``)."""
+    return np.stack([nlu.nbest_probs(row, temperature, memo) for row in hyps])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -251,3 +251,12 @@ def test_a_garbled_verb_still_reads_back_and_waits(agent, db):
     reply = agent.respond("Place in 50 pounds to Bob Smith.")  # ASR for "Please send ..."
     assert agent.state is State.CONFIRM and "£50" in reply and "Bob Smith" in reply
     assert db.count("transfers") == 0
+
+
+def test_the_agent_reads_the_intent_from_the_asr_hypotheses_of_a_voice_turn(db, nlu):
+    from .test_nlu import WITHDRAW
+
+    text = WITHDRAW[0][0]  # "restore money": too unsure to answer from the transcript alone
+    faq = load_faq()["atm_support"]
+    assert faq not in BankAgent(db, nlu, today=TODAY).respond(text)
+    assert faq in BankAgent(db, nlu, today=TODAY).respond(text, WITHDRAW)

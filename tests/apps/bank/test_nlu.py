@@ -89,3 +89,37 @@ def test_acts_and_slots_of_a_transfer_request(nlu):
     found = {s.name: s.text for s in u.slots}
     assert "50 pounds" in found.get("amount_of_money", "") and found.get("date") == "tomorrow"
     assert u.ms > 0
+
+
+# Whisper tiny.en's 5 best hypotheses (beam 5, the bank prompt) of a spoken BANKING77 *train*
+# query, atm_support, with their mean token log-probabilities (bench/bank_spoken.py --nbest 5):
+# the best one misheard "withdraw" as "restore".
+WITHDRAW = (
+    ("I need to restore money, where can I do that?", -0.2116),
+    ("I need to withdraw money, where can I do that?", -0.2223),
+    ("I need to withdraw money. Where can I do that?", -0.2367),
+    ("I need to restore money. Where can I do that?", -0.246),
+    ("I need to restore money, where can I do that.", -0.3925),
+)
+
+
+def test_the_intent_comes_from_the_asr_hypotheses_when_the_best_one_is_misheard(nlu):
+    from duetto.apps.bank.nlu import hypothesis_weights
+
+    text = WITHDRAW[0][0]
+    alone = nlu.understand(text)
+    assert alone.intent != "atm_support"  # the case under test: the best hypothesis misleads
+    # The "withdraw" hypotheses read as atm_support, and surely; "restore" is a guess ...
+    own = {t: nlu.understand(t) for t, _ in WITHDRAW}
+    withdraw = [u for t, u in own.items() if "withdraw" in t]
+    assert {u.intent for u in withdraw} == {"atm_support"}
+    assert min(u.confidence for u in withdraw) > 2 * alone.confidence
+    weights = hypothesis_weights([s for _, s in WITHDRAW])
+    assert 0.9 * weights[0] < weights[1] < weights[0]  # a little less likely by the ASR
+    # ... and the averaged reading follows them; acts and slots stay the best hypothesis's.
+    heard = nlu.understand(text, alternatives=WITHDRAW)
+    assert heard.intent == "atm_support" and heard.text == text
+    assert (heard.acts, heard.slots) == (alone.acts, alone.slots)
+    # A cold temperature is the best hypothesis alone; the transcript alone changes nothing.
+    assert nlu.intent_labels[int(nlu.nbest_probs(WITHDRAW, 1e-3).argmax())] == alone.intent
+    assert nlu.understand(text, alternatives=WITHDRAW[:1]).intent == alone.intent

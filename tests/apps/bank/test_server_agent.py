@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from duetto.apps.bank.cli import with_bank_asr
-from duetto.apps.bank.nlu import ASR_BEAM_SIZE, ASR_PROMPT
+from duetto.apps.bank.nlu import ASR_BEAM_SIZE, ASR_NBEST, ASR_PROMPT
 from duetto.config import Settings
 from duetto.server.agents import available_agents
 
@@ -20,13 +20,16 @@ def test_the_server_offers_the_bank_agent_one_call_per_session(tmp_path, monkeyp
     assert (tmp_path / "bank.sqlite3").exists()
 
 
-def test_voice_calls_prime_whisper_with_bank_words_and_a_beam_unless_chosen():
+def test_voice_calls_prime_whisper_with_bank_words_a_beam_and_its_nbest_unless_chosen():
     settings = Settings()
     bank = with_bank_asr(settings).asr
     assert bank.prompt == ASR_PROMPT and bank.beam_size == ASR_BEAM_SIZE > 1
+    assert 1 < bank.nbest == ASR_NBEST <= bank.beam_size  # the beam's own hypotheses
     # the caller's settings are left as they were
-    assert settings.asr.prompt is None and settings.asr.beam_size == 1
+    assert settings.asr.prompt is None and settings.asr.beam_size == 1 and settings.asr.nbest == 1
     settings.asr.prompt = "My own words."
     settings.asr.beam_size = ASR_BEAM_SIZE + 3
+    settings.asr.nbest = ASR_NBEST + 2
     bank = with_bank_asr(settings).asr
     assert bank.prompt == "My own words." and bank.beam_size == ASR_BEAM_SIZE + 3
+    assert bank.nbest == ASR_NBEST + 2

@@ -65,7 +65,10 @@ CAPABILITIES = "I can check balances and payments, make transfers, freeze a card
 
 
 class NLU(Protocol):
-    def understand(self, text: str): ...
+    """Reads a turn; ``alternatives`` (the ASR's n-best, the text first) are passed only when a
+    voice call has them (``BankNLU`` reads its intent from them)."""
+
+    def understand(self, text: str, alternatives=()): ...
 
 
 class State(Enum):
@@ -209,15 +212,19 @@ class BankAgent:
         self._goal: str | None = None  # what the caller asked for before identifying
         self._goal_text: str | None = None
         self.last_reply = GREETING
+        self._alternatives: tuple[tuple[str, float], ...] = ()  # the turn's ASR n-best
 
     # -- entry point -------------------------------------------------------------------------
 
     def greeting(self) -> str:
         return GREETING
 
-    def respond(self, user_text: str) -> str:
-        """The agent's reply to one caller turn (never raises for anything the caller says)."""
+    def respond(self, user_text: str, alternatives=()) -> str:
+        """The agent's reply to one caller turn (never raises for anything the caller says).
+        ``alternatives``: the ASR's best hypotheses of it, ``(text, score)`` best first, which
+        the NLU weighs for the intent (``Transcription.alternatives``)."""
         text = (user_text or "").strip()
+        self._alternatives = tuple(alternatives)
         secret_turn = self.state in (State.CUSTOMER_NUMBER, State.SECRET)
         log.info(
             "caller (%s): %s",
@@ -261,6 +268,14 @@ class BankAgent:
         if self.state is State.COLLECT:
             return self._collect(text)
         return self._ready(text)
+
+    def _understand(self, text: str):
+        """The NLU's reading of ``text``, from the turn's ASR hypotheses when ``text`` is that
+        turn's transcript (not a request remembered from an earlier turn)."""
+        alts = self._alternatives
+        if len(alts) > 1 and alts[0][0].strip() == text:
+            return self.nlu.understand(text, alternatives=alts)
+        return self.nlu.understand(text)
 
     def _prompt(self) -> str:
         if self.state is State.CUSTOMER_NUMBER:
@@ -321,7 +336,7 @@ class BankAgent:
         if _GOODBYE.search(text):
             self.state = State.ENDED
             return "Goodbye."
-        understanding = self.nlu.understand(text)
+        understanding = self._understand(text)
         if self._is_account_request(text, understanding):
             self._goal_text = text
             return "I can help with that. First I need to check who you are. Please tell me your 8-digit customer number."
@@ -394,7 +409,7 @@ class BankAgent:
             return "Thank you for calling Duetto Bank. Goodbye."
         if (is_yes(text) or is_no(text)) and len(text.split()) <= 3:
             return "There's nothing waiting for your confirmation. " + "How can I help?"
-        u = self.nlu.understand(text)
+        u = self._understand(text)
         if _BALANCE.search(text) and not re.search(
             r"\b(why|not updated|wrong|top.?up)\b", text, re.I
         ):
@@ -655,7 +670,7 @@ class BankAgent:
             return self._cancel()
         if self._asking == "card":
             return self._collect_card(text)
-        u = self.nlu.understand(text)
+        u = self._understand(text)
         if _EVERYTHING.search(text) and parse_amount(text) is None:
             return "I can only send a specific amount. How much would you like to send?"
         updated = self._fill(self.pending, text, u, expecting=self._asking)
@@ -686,7 +701,7 @@ class BankAgent:
         if is_yes(text):
             return self._execute()
         if isinstance(self.pending, PendingTransfer):
-            u = self.nlu.understand(text)
+            u = self._understand(text)
             updated = self._fill(self.pending, text, u, expecting="edit")
             if isinstance(updated, str):
                 return updated

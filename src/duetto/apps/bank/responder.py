@@ -17,6 +17,9 @@ class BankResponder:
     # The agent moves money on "yes": it must only ever hear confirmed turns, never a
     # speculative one the engine might drop (see duetto.dialogue.Responder).
     speculative = False
+    # The ASR's n-best hypotheses of each turn (asr.nbest) reach respond(): the NLU reads the
+    # intent from all of them.
+    hears_alternatives = True
 
     def __init__(self, agent: BankAgent):
         self.agent = agent
@@ -25,9 +28,11 @@ class BankResponder:
         # is a state machine and must see one turn at a time.
         self._lock = threading.Lock()
 
-    def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]:
+    def respond(
+        self, user_text: str, *, context: str | None = None, alternatives=()
+    ) -> Iterator[str]:
         with self._lock:
-            reply = self.agent.respond(user_text)
+            reply = self.agent.respond(user_text, alternatives)
         yield from (s for s in _SENTENCE_END.split(reply) if s.strip())
 
     def record(self, user_text: str, agent_text: str, *, interrupted: bool = False) -> None:

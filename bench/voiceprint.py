@@ -17,13 +17,17 @@ Steps, each measured:
   8. a second system alone: MFCC GMM-UBM, MAP-adapted means, log-likelihood ratio
      (``duetto.safety.gmm_ubm``; the UBM fitted on the train half / all of train);
   9. 6 and 8 fused: each score standardised by its train-cv mean and std, weighted sum with the
-     weight chosen on the train cross-validation (what duetto ships, ``ubm.npz``).
+     weight chosen on the train cross-validation (``ubm.npz``; what duetto shipped before 10);
+ 10. each system S-normalised against a cohort of train speakers of the enrolled speaker's group
+     (child / woman / man, guessed from the voice or declared), then fused
+     (``duetto.safety.cohort``, ``cohort.npz``; what duetto ships).
 Every choice was made on train (two halves of its 100 speakers: fit on one, score the other);
 the thresholds are the equal-error points of that cross-validation (never dev).
 
     .venv/bin/python bench/voiceprint.py                 # the table (embeddings, UBMs cached)
     .venv/bin/python bench/voiceprint.py --write-domain  # rebuild src/duetto/safety/domain_mean.npz
     .venv/bin/python bench/voiceprint.py --write-ubm     # rebuild src/duetto/safety/ubm.npz
+    .venv/bin/python bench/voiceprint.py --write-cohort  # rebuild src/duetto/safety/cohort.npz
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ TRAIN_UTTS = 8
 UBM_COMPONENTS = 256
 RELEVANCE = 16.0
 UBM_FRAME_STEP = 2
+# Step 10: MAP relevance of the GMM voiceprints (8 beat 4, 16 and 32 on the train cv once
+# normalised) and enrolment utterances per cohort speaker (as many as an enrolment).
+COHORT_RELEVANCE = 8.0
+COHORT_UTTS = N_ENROL
 # Fusion weights of the GMM score tried on the train cross-validation.
 FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)
 
@@ -294,6 +302,80 @@ def fusion_fit(train: list[dict]) -> dict:
                 threshold=float(np.mean([t for _, t in cv[weight]])))  # fmt: skip
 
 
+def make_cohort(fit: list[dict]):
+    """Step 10's cohort built from the ``fit`` speakers (first 3 utterances each), with the
+    group classifier fitted on all their utterances; fusion constants left at defaults."""
+    from duetto.safety import cohort as C
+    from duetto.safety import gmm_ubm
+    from duetto.safety.voiceprint import centred, enrol_embedding
+
+    mean, ubm = domain_mean(fit), fit_ubm(fit)
+    emb, mf = embeddings(fit, "shipped"), mfccs(fit)
+    by = defaultdict(list)
+    for r in fit:
+        by[r["speaker"]].append(r)
+    utts = [u[:COHORT_UTTS] for _, u in sorted(by.items())]
+    res = np.stack([enrol_embedding([emb[r["id"]] for r in u], mean) for u in utts])
+    gmm = np.stack([
+        ubm.map_means(sum(ubm.stats(gmm_ubm.features(mf[r["id"]])) for r in u), COHORT_RELEVANCE)
+        for u in utts
+    ])  # fmt: skip
+    groups = np.array([C.group_of(u[0]["gender"], u[0]["age"]) for u in utts])
+    classifier = C.fit_classifier([centred(emb[r["id"]], mean) for r in fit],
+                                  [C.group_of(r["gender"], r["age"]) for r in fit])  # fmt: skip
+    return C.Cohort(res, gmm, groups, COHORT_RELEVANCE, ubm.fingerprint, classifier), mean, ubm
+
+
+def cohort_scores(fit: list[dict], held: list[dict], declared: bool = False):
+    """Step 10 on ``held`` with a cohort from ``fit``: S-normalised (centred cosine, LLR) of
+    the target and impostor trials, (n, 2) each; the group guessed from the enrolment's
+    voiceprint, or ``declared`` (the speaker's metadata)."""
+    from duetto.safety import cohort as C
+    from duetto.safety import gmm_ubm
+    from duetto.safety.voiceprint import centred, enrol_embedding
+
+    cohort, mean, ubm = make_cohort(fit)
+    emb, mf = embeddings(held, "shipped"), mfccs(held)
+    clip = {r["id"]: (centred(emb[r["id"]], mean), gmm_ubm.features(mf[r["id"]])) for r in held}
+    enrol, targets, impostors = trials(held)
+    models = {}
+    for spk, utts in enrol.items():
+        voiceprint = enrol_embedding([emb[r["id"]] for r in utts], mean)
+        group = (C.group_of(utts[0]["gender"], utts[0]["age"]) if declared
+                 else cohort.predict_group(voiceprint))  # fmt: skip
+        means = ubm.map_means(sum(ubm.stats(clip[r["id"]][1]) for r in utts), cohort.relevance)
+        stats = cohort.enrolment_stats(ubm, [clip[r["id"]] for r in utts], group)
+        models[spk] = (voiceprint, means, stats, group)
+
+    def trial(spk, r):
+        voiceprint, means, stats, group = models[spk]
+        test = clip[r["id"]]
+        raw = (float(voiceprint @ test[0]), ubm.llr(means, test[1]))
+        return cohort.normalised(ubm, raw, stats, test, group)
+
+    return (np.array([trial(s, r) for s, r in targets]),
+            np.array([trial(s, r) for s, r in impostors]))  # fmt: skip
+
+
+def cohort_fusion(train: list[dict], declared: bool = False) -> dict:
+    """Step 10 on the train cross-validation: standardising constants, weight and threshold."""
+    folds = [cohort_scores(fit, held, declared) for fit, held in train_halves(train)]
+    pooled = np.concatenate([np.concatenate(f) for f in folds])
+    m, sd = pooled.mean(0), pooled.std(0)
+    norm = dict(
+        res_mean=float(m[0]), res_std=float(sd[0]), gmm_mean=float(m[1]), gmm_std=float(sd[1])
+    )
+
+    def fused(scores, w):
+        z = [(x - m) / sd for x in scores]
+        return (1 - w) * z[0][:, 0] + w * z[0][:, 1], (1 - w) * z[1][:, 0] + w * z[1][:, 1]
+
+    cv = {float(w): [eer(*fused(f, w)) for f in folds] for w in FUSION_WEIGHTS}
+    weight = min(cv, key=lambda w: (np.mean([e for e, _ in cv[w]]), w))
+    return dict(norm, weight=weight, cv=cv, fused=fused,
+                threshold=float(np.mean([t for _, t in cv[weight]])))  # fmt: skip
+
+
 def main() -> None:
     import torch
 
@@ -305,6 +387,10 @@ def main() -> None:
     parser.add_argument(
         "--write-ubm", action="store_true", help="rewrite src/duetto/safety/ubm.npz (UBM + fusion)"
     )
+    parser.add_argument(
+        "--write-cohort", action="store_true",
+        help="rewrite src/duetto/safety/cohort.npz (cohort, group classifier, fusion)",
+    )  # fmt: skip
     args = parser.parse_args()
     dev, train = rows("dev"), rows("train")
     cohort, _ = build_cohort(train, "shipped")
@@ -350,7 +436,39 @@ def main() -> None:
         print(f"{f'   fused, GMM weight {w:.2f}':<62} {cv_w:>8.2%} {dev_w:>8.2%}{mark}")
     tf, i_f = fusion["fused"]((t, i), (t8, i8), fusion["weight"])
     cv_f = np.mean([e for e, _ in fusion["cv"][fusion["weight"]]])
-    print(f"{'9 6 + 8 fused (what duetto ships)':<62} {cv_f:>8.2%} {eer(tf, i_f)[0]:>8.2%}")
+    print(f"{'9 6 + 8 fused (shipped before 10)':<62} {cv_f:>8.2%} {eer(tf, i_f)[0]:>8.2%}")
+    for declared in (True, False):
+        fit10 = cohort_fusion(train, declared)
+        dev10 = cohort_scores(train, dev, declared)
+        for w in FUSION_WEIGHTS:
+            cv_w = np.mean([e for e, _ in fit10["cv"][float(w)]])
+            mark = "  <- chosen on train cv" if float(w) == fit10["weight"] else ""
+            print(f"{f'   fused, GMM weight {w:.2f}':<62} {cv_w:>8.2%} "
+                  f"{eer(*fit10['fused'](dev10, float(w)))[0]:>8.2%}{mark}")  # fmt: skip
+        how = "declared" if declared else "guessed (shipped)"
+        t10, i10 = fit10["fused"](dev10, fit10["weight"])
+        cv10 = np.mean([e for e, _ in fit10["cv"][fit10["weight"]]])
+        print(
+            f"{f'10 group-matched S-norm, group {how}':<62} {cv10:>8.2%} {eer(t10, i10)[0]:>8.2%}"
+        )
+    if args.write_cohort:
+        from duetto.safety import cohort as C
+
+        shipped_cohort, _, _ = make_cohort(train)
+        keys = ("res_mean", "res_std", "gmm_mean", "gmm_std", "weight")
+        shipped_cohort = C.Cohort(*[getattr(shipped_cohort, f) for f in
+                                    ("res", "gmm", "groups", "relevance", "ubm", "classifier")],
+                                  *[fit10[k] for k in keys], round(fit10["threshold"], 3))  # fmt: skip
+        out = ROOT / "src" / "duetto" / "safety" / "cohort.npz"
+        C.save(out, shipped_cohort)
+        print(
+            f"wrote {out} ({len(shipped_cohort.groups)} train speakers, fusion fitted on train cv)"
+        )
+    th10 = fit10["threshold"]
+    print(
+        f"step 10 threshold (train cv equal-error point) {th10:.3f}: on dev false rejections "
+        f"{np.mean(t10 < th10):.2%}, false acceptances {np.mean(i10 >= th10):.2%}"
+    )
     if args.write_ubm:
         from duetto.safety import gmm_ubm
 

@@ -12,6 +12,8 @@ from duetto.errors import DuettoError
 
 def register(subparsers) -> None:
     """Add the ``safety`` command group to the ``duetto`` parser."""
+    from duetto.safety.cohort import GROUPS
+
     group = subparsers.add_parser("safety", help="watermark, voiceprints, PII redaction",
                                   description="Trust and safety tools.")  # fmt: skip
     sub = group.add_subparsers(title="safety commands", metavar="COMMAND")
@@ -42,6 +44,11 @@ def register(subparsers) -> None:
     p.add_argument(
         "--store", help="voiceprint store (default $DUETTO_VOICEPRINTS or ~/.local/share/duetto)"
     )
+    p.add_argument(
+        "--group", choices=GROUPS,
+        help="the speaker's group for score normalisation: child (under 12), female or male "
+        "(default: guessed from the voice)",
+    )  # fmt: skip
 
     p = _command(sub, "verify", cmd_verify, "is this clip the enrolled human speaker NAME?")
     p.add_argument("name")
@@ -124,7 +131,7 @@ def cmd_enroll(args) -> int:
     from duetto.safety.voiceprint import VoiceprintStore, enroll
 
     store = VoiceprintStore(args.store)
-    enroll(args.name, [load_audio(f) for f in args.files], store)
+    enroll(args.name, [load_audio(f) for f in args.files], store, group=args.group)
     data = {"name": args.name, "utterances": len(args.files), "store": str(store.path)}
     _print(
         args, data, f"enrolled '{args.name}' from {len(args.files)} utterance(s) in {store.path}"
@@ -143,6 +150,8 @@ def cmd_verify(args) -> int:
     for key in ("centred_cosine", "llr"):
         if getattr(r, key) is not None:
             data[key] = round(getattr(r, key), 4)
+    if r.group is not None:
+        data["group"] = r.group  # the cohort the scores were normalised against
     verdict = "ACCEPTED" if r.accepted else "REJECTED"
     _print(args, data, f"{verdict}: {r.reason} (score {r.score:.2f}, threshold {r.threshold})")
     return 0 if r.accepted else 1

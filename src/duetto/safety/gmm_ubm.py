@@ -116,16 +116,25 @@ class GMM:
 
     def llr(self, means: np.ndarray, x: np.ndarray, top: int = TOP_COMPONENTS) -> float:
         """Mean per-frame log-likelihood ratio of ``x``, adapted means against the UBM."""
+        return float(self.llr_many(np.asarray(means)[None], x, top)[0])
+
+    def llr_many(self, models: np.ndarray, x: np.ndarray, top: int = TOP_COMPONENTS) -> np.ndarray:
+        """:meth:`llr` of ``x`` against each of several adapted models (M, C, D), (M,).
+
+        Each frame is scored on the ``top`` components the UBM ranks highest for it (the
+        usual fast GMM-UBM scoring); the UBM's part is computed once for all models."""
+        x = np.asarray(x, np.float64)
         ubm = self.component_loglik(x)
-        spk = self.component_loglik(x, means)
         top = min(top, ubm.shape[1] - 1)
-        idx = np.argpartition(-ubm, top, axis=1)[:, :top]
-        return float(
-            np.mean(
-                _logsumexp(np.take_along_axis(spk, idx, 1))
-                - _logsumexp(np.take_along_axis(ubm, idx, 1))
-            )
-        )
+        idx = np.argpartition(-ubm, top, axis=1)[:, :top]  # (frames, top)
+        ubm_top = _logsumexp(np.take_along_axis(ubm, idx, 1))
+        precision, log_norm = self._precision[idx], self._log_norm[idx]
+        out = np.empty(len(models))
+        for m, means in enumerate(models):
+            diff = x[:, None, :] - np.asarray(means, np.float64)[idx]
+            spk = log_norm - 0.5 * (diff**2 * precision).sum(-1)
+            out[m] = np.mean(_logsumexp(spk) - ubm_top)
+        return out
 
 
 def train_ubm(frames: np.ndarray, components: int, iterations: int = 12, seed: int = 0) -> GMM:

@@ -14,10 +14,15 @@ optional extra ``duetto[safety]``). What improves on "embed the raw file, cosine
 4. a second, complementary system fused at score level: an MFCC GMM-UBM fitted on
    speechocean762 train (:mod:`duetto.safety.gmm_ubm`, ``ubm.npz``); both scores are standardised
    and averaged with a weight chosen on train. Enrolments stored before it (no GMM statistics),
-   or ``fusion=False`` / ``DUETTO_VOICEPRINT_FUSION=0``, score with Resemblyzer alone.
+   or ``fusion=False`` / ``DUETTO_VOICEPRINT_FUSION=0``, score with Resemblyzer alone;
+5. score normalisation: before fusion each system's score is S-normalised against a cohort of
+   train speakers of the enrolled speaker's group, child, woman or man, declared at enrolment
+   or guessed from the voice (:mod:`duetto.safety.cohort`, ``cohort.npz``). Enrolments stored
+   before it are scored as in step 4.
 
-LDA, WCCN, nuisance projection, a two-covariance PLDA, S-norm and a Whisper-encoder embedding
-fused at score level were measured too and did not help (docs/trust.md).
+LDA, WCCN, nuisance projection, a two-covariance PLDA, S-norm against a cohort of every group
+and a Whisper-encoder embedding fused at score level were measured too and did not help
+(docs/trust.md).
 
 Before any of that, the clip is checked for duetto's audio watermark: a clip our TTS made is
 never accepted as a human speaker (``VerifyResult.synthetic``).
@@ -73,6 +78,7 @@ class VerifyResult:
     reason: str
     centred_cosine: float | None = None  # Resemblyzer's score (see :func:`score`)
     llr: float | None = None  # the GMM-UBM's log-likelihood ratio, when it was fused in
+    group: str | None = None  # the cohort group the scores were normalised against, if any
 
 
 @lru_cache(maxsize=1)
@@ -216,6 +222,10 @@ class VoiceprintStore:
                 "CREATE TABLE IF NOT EXISTS ubm_stats (name TEXT PRIMARY KEY, ubm TEXT NOT NULL,"
                 " components INTEGER NOT NULL, stats BLOB NOT NULL)"
             )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS cohort_stats (name TEXT PRIMARY KEY, cohort TEXT NOT NULL,"
+                " grp TEXT NOT NULL, stats BLOB NOT NULL)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -226,8 +236,10 @@ class VoiceprintStore:
             ) from None
 
     def save(self, name: str, embeddings: np.ndarray, utterances: int,
-             ubm_stats: tuple[str, np.ndarray] | None = None) -> None:  # fmt: skip
-        """Store (replace) ``name``; ``ubm_stats``: (UBM fingerprint, pooled (C, 1 + D) stats)."""
+             ubm_stats: tuple[str, np.ndarray] | None = None,
+             cohort_stats: tuple[str, str, np.ndarray] | None = None) -> None:  # fmt: skip
+        """Store (replace) ``name``; ``ubm_stats``: (UBM fingerprint, pooled (C, 1 + D) stats);
+        ``cohort_stats``: (cohort fingerprint, group, the enrolment side of S-norm)."""
         if not name.strip():
             raise DuettoError("a voiceprint needs a non-empty name")
         blob = np.atleast_2d(np.asarray(embeddings, np.float32)).tobytes()
@@ -237,6 +249,13 @@ class VoiceprintStore:
                 (name, blob, int(utterances), time.time()),
             )
             db.execute("DELETE FROM ubm_stats WHERE name = ?", (name,))
+            db.execute("DELETE FROM cohort_stats WHERE name = ?", (name,))
+            if cohort_stats is not None:
+                fingerprint, group, values = cohort_stats
+                db.execute(
+                    "INSERT INTO cohort_stats VALUES (?, ?, ?, ?)",
+                    (name, fingerprint, group, np.asarray(values, np.float64).tobytes()),
+                )
             if ubm_stats is not None:
                 fingerprint, stats = ubm_stats
                 stats = np.asarray(stats, np.float32)
@@ -256,6 +275,15 @@ class VoiceprintStore:
             return None
         return np.frombuffer(row[1], np.float32).reshape(row[0], -1).astype(np.float64)
 
+    def load_cohort_stats(self, name: str, fingerprint: str) -> tuple[str, np.ndarray] | None:
+        """(group, S-norm enrolment statistics) taken against the cohort ``fingerprint``, else None."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT grp, stats FROM cohort_stats WHERE name = ? AND cohort = ?",
+                (name, fingerprint),
+            ).fetchone()
+        return None if row is None else (row[0], np.frombuffer(row[1], np.float64).copy())
+
     def load(self, name: str) -> np.ndarray:
         """The enrolment's utterance embeddings, shape (utterances, 256)."""
         with self._connect() as db:
@@ -274,6 +302,7 @@ class VoiceprintStore:
     def delete(self, name: str) -> bool:
         with self._connect() as db:
             db.execute("DELETE FROM ubm_stats WHERE name = ?", (name,))
+            db.execute("DELETE FROM cohort_stats WHERE name = ?", (name,))
             return db.execute("DELETE FROM voiceprints WHERE name = ?", (name,)).rowcount > 0
 
 
@@ -290,21 +319,34 @@ def fusion_enabled(fusion: bool | None = None) -> bool:
     return bool(fusion) and load_backend() is not None
 
 
+def _cohort_for(backend):
+    """The shipped cohort when it was built on ``backend``'s UBM, else None."""
+    from duetto.safety import cohort
+
+    found = None if backend is None else cohort.load()
+    return found if found is not None and found.ubm == backend.ubm.fingerprint else None
+
+
 def enroll(name: str, clips: list[np.ndarray], store: VoiceprintStore | None = None, *,
-           fusion: bool | None = None) -> np.ndarray:  # fmt: skip
+           fusion: bool | None = None, group: str | None = None) -> np.ndarray:  # fmt: skip
     """Enrol ``name`` on 16 kHz clips (at least one; three or more is better).
 
     Returns the voiceprint (:func:`enrol_embedding`); the store keeps each clip's embedding and,
-    with ``fusion`` (:func:`fusion_enabled`), the clips' pooled GMM-UBM statistics.
+    with ``fusion`` (:func:`fusion_enabled`), the clips' pooled GMM-UBM statistics and their
+    scores against the cohort of ``group`` ("child", "female", "male"; guessed from the voice
+    when not given; :mod:`duetto.safety.cohort`).
     Clips that carry duetto's watermark are refused: a voiceprint must come from a human.
     """
+    from duetto.safety import cohort as cohort_mod
     from duetto.safety.gmm_ubm import load_backend
     from duetto.safety.watermark import DETECT_RATE, detect
 
     if not clips:
         raise DuettoError("enrolment needs at least one audio clip", "give 3 or more utterances")
+    if group is not None:
+        cohort_mod.check_group(group)
     backend = load_backend() if fusion_enabled(fusion) else None
-    embeddings, stats = [], 0.0
+    embeddings, stats, analysed = [], 0.0, []
     for i, clip in enumerate(clips):
         if detect(clip, DETECT_RATE).found:
             raise DuettoError(
@@ -317,11 +359,20 @@ def enroll(name: str, clips: list[np.ndarray], store: VoiceprintStore | None = N
                 emb, feats = analyse(clip)
                 embeddings.append(emb)
                 stats = stats + backend.ubm.stats(feats)
+                analysed.append((centred(emb), feats))
         except NoSpeechError as exc:
             raise NoSpeechError(f"enrolment clip {i + 1}: {exc.message}", exc.hint) from None
+    voiceprint = enrol_embedding(embeddings)
     ubm_stats = None if backend is None else (backend.ubm.fingerprint, stats)
-    (store or VoiceprintStore()).save(name, np.stack(embeddings), len(clips), ubm_stats)
-    return enrol_embedding(embeddings)
+    cohort, cohort_stats = _cohort_for(backend), None
+    if cohort is not None:
+        group = group or cohort.predict_group(voiceprint)
+        values = cohort.enrolment_stats(backend.ubm, analysed, group)
+        cohort_stats = (cohort.fingerprint, group, values)
+    (store or VoiceprintStore()).save(
+        name, np.stack(embeddings), len(clips), ubm_stats, cohort_stats
+    )
+    return voiceprint
 
 
 def verify(name: str, clip: np.ndarray, store: VoiceprintStore | None = None, *,
@@ -330,7 +381,9 @@ def verify(name: str, clip: np.ndarray, store: VoiceprintStore | None = None, *,
 
     The score is Resemblyzer's centred cosine fused with the GMM-UBM's log-likelihood ratio when
     ``fusion`` is on (:func:`fusion_enabled`) and the enrolment holds statistics for the shipped
-    UBM; otherwise the centred cosine alone. ``threshold`` defaults to the one fitted for that score.
+    UBM, each S-normalised against the enrolled group's cohort first when the enrolment holds
+    cohort statistics; otherwise the centred cosine alone. ``threshold`` defaults to the one
+    fitted for that score.
     """
     from duetto.safety.gmm_ubm import load_backend
     from duetto.safety.watermark import DETECT_RATE, detect
@@ -339,25 +392,34 @@ def verify(name: str, clip: np.ndarray, store: VoiceprintStore | None = None, *,
     enrolment = store.load(name)
     backend = load_backend() if fusion_enabled(fusion) else None
     stats = None if backend is None else store.load_ubm_stats(name, backend.ubm.fingerprint)
+    cohort = _cohort_for(backend) if stats is not None else None
+    normed = None if cohort is None else store.load_cohort_stats(name, cohort.fingerprint)
     mark = detect(clip, DETECT_RATE)
+    group = None
     if stats is None:
         test, llr = embed(clip), None
     else:
         test, feats = analyse(clip)
-        llr = backend.ubm.llr(backend.ubm.map_means(stats, backend.relevance), feats)
+        relevance = backend.relevance if normed is None else cohort.relevance
+        llr = backend.ubm.llr(backend.ubm.map_means(stats, relevance), feats)
     raw = enrolment.mean(axis=0)
     cosine = float(raw @ test / (np.linalg.norm(raw) + 1e-12))
     centred_cos = score(enrolment, test)
     if llr is None:
-        value = centred_cos
-        threshold = THRESHOLD if threshold is None else threshold
+        value, fitted = centred_cos, THRESHOLD
+    elif normed is None:
+        value, fitted = backend.fuse(centred_cos, llr), backend.threshold
     else:
-        value = backend.fuse(centred_cos, llr)
-        threshold = backend.threshold if threshold is None else threshold
+        group, enrol_side = normed
+        parts = cohort.normalised(backend.ubm, (centred_cos, llr), enrol_side,
+                                  (centred(test), feats), group)  # fmt: skip
+        value, fitted = cohort.fuse(*parts), cohort.threshold
+    threshold = fitted if threshold is None else threshold
     if mark.found:
         return VerifyResult(name, False, value, cosine, threshold, True,
                             f"synthetic speech: duetto's watermark found (confidence {mark.confidence:.3f})",
-                            centred_cos, llr)  # fmt: skip
+                            centred_cos, llr, group)  # fmt: skip
     accepted = value >= threshold
     reason = "voice matches" if accepted else "voice does not match"
-    return VerifyResult(name, accepted, value, cosine, threshold, False, reason, centred_cos, llr)
+    return VerifyResult(name, accepted, value, cosine, threshold, False, reason, centred_cos, llr,
+                        group)  # fmt: skip

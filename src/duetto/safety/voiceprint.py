@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -84,7 +85,10 @@ class VerifyResult:
 @lru_cache(maxsize=1)
 def _encoder():
     try:
-        from resemblyzer import VoiceEncoder
+        with warnings.catch_warnings():
+            # webrtcvad (Resemblyzer's VAD) imports pkg_resources, which warns on every run.
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            from resemblyzer import VoiceEncoder
     except ImportError as exc:
         raise MissingExtraError("voiceprints (the Resemblyzer speaker encoder)", "safety") from exc
     return VoiceEncoder("cpu", verbose=False)
@@ -119,9 +123,9 @@ def _check_audio(audio: np.ndarray) -> np.ndarray:
 
 def webrtc_speech(audio: np.ndarray) -> np.ndarray:
     """Resemblyzer's preprocessing of 16 kHz ``audio``: webrtcvad speech only, level-normalised."""
+    _encoder()  # clear error when the extra is missing; imports Resemblyzer quietly
     from resemblyzer import preprocess_wav
 
-    _encoder()  # clear error when the extra is missing
     speech = preprocess_wav(_check_audio(audio), SAMPLE_RATE).astype(np.float32)
     if len(speech) < MIN_SPEECH_S * SAMPLE_RATE:
         raise NoSpeechError(

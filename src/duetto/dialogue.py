@@ -36,7 +36,9 @@ class Responder(Protocol):
     soon as it is set, instead of at the next clause. A responder that sets
     ``hears_alternatives = True`` also takes ``alternatives``: the ASR's best hypotheses of the
     turn, best first, as ``(text, mean token log-probability)`` (the first is ``user_text``;
-    empty unless ``asr.nbest`` > 1 gave some).
+    empty unless ``asr.nbest`` > 1 gave some). A responder with an ``asr_options`` mapping
+    (``prompt``, ``beam_size``, ``nbest``) has its own turns transcribed with them, per call on
+    the engine's one ASR (partials take only the prompt), whatever the server's settings.
     """
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]: ...

@@ -242,12 +242,12 @@ class VoiceSession:
             return
         turn.partial_samples = turn.samples
         audio = np.concatenate(turn.audio)
+        options = self._asr_options(final=False)
         self._asr_busy = True
 
         def run():
             try:
-                # nbest=1: an interim transcript never pays for the beam's alternatives.
-                return self.asr.transcribe(audio, nbest=1).text
+                return self.asr.transcribe(audio, **options).text
             finally:
                 self._asr_busy = False
 
@@ -259,6 +259,16 @@ class VoiceSession:
 
         self._spawn(self._loop.run_in_executor(None, run), done)
 
+    def _asr_options(self, final: bool = True) -> dict:
+        """The ASR's per-call options for the responder's turns (``Responder.asr_options``:
+        ``prompt``, ``beam_size``, ``nbest``), read at each call since a session's responder
+        can change. A partial (``final=False``) takes the prompt only: ``nbest=1`` (an interim
+        transcript never pays for the beam's alternatives) and the settings' beam (cheap)."""
+        options = dict(getattr(self.responder, "asr_options", None) or {})
+        if final:
+            return options
+        return {"nbest": 1} | ({"prompt": options["prompt"]} if "prompt" in options else {})
+
     def _transcribe_early(self, turn: _Turn) -> None:
         """At a short pause, transcribe the turn and ask the end-of-turn model, before any reply.
 
@@ -268,8 +278,10 @@ class VoiceSession:
         turn.early_voiced = voiced = turn.last_voiced
         eot = self.end_of_turn
 
+        options = self._asr_options()
+
         def run():
-            result = self.asr.transcribe(audio)
+            result = self.asr.transcribe(audio, **options)
             needed = eot.silence_needed_ms(audio, result.text) if eot is not None else None
             return result, needed
 
@@ -362,7 +374,10 @@ class VoiceSession:
             result = (await asyncio.shield(turn.early))[0]
             reply.metrics["asr_ms"] = result.seconds * 1000
         else:
-            result = await self._loop.run_in_executor(None, lambda: self.asr.transcribe(audio))
+            options = self._asr_options()
+            result = await self._loop.run_in_executor(
+                None, lambda: self.asr.transcribe(audio, **options)
+            )
             reply.metrics["asr_ms"] = (time.perf_counter() - started) * 1000
         reply.metrics["asr_rtf"] = result.rtf
         early_decides = self.settings.turn.transcribe_after_ms > 0  # asked at the early run

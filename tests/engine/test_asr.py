@@ -85,6 +85,17 @@ def test_a_prompt_given_to_transcribe_overrides_the_setting(kate):
     assert "kate" in WhisperASR(ASRSettings()).transcribe(kate, prompt=NAMES).text.lower()
 
 
+@pytest.mark.parametrize("words", [False, True], ids=["trimmed-window", "word-timestamps"])
+def test_a_beam_size_given_to_transcribe_overrides_the_setting(asr, kate, words):
+    beams = (1, 2, 5)
+    by_setting = {n: WhisperASR(ASRSettings(beam_size=n)).transcribe(kate, words=words).text
+                  for n in beams}  # fmt: skip
+    assert len(set(by_setting.values())) > 1  # the beam changes this transcript: it shows
+    assert {n: asr.transcribe(kate, words=words, beam_size=n).text for n in beams} == by_setting
+    wide = WhisperASR(ASRSettings(beam_size=5))
+    assert wide.transcribe(kate, words=words, beam_size=1).text == by_setting[1]
+
+
 def test_the_level_filter_drops_a_quiet_background_talker(speak):
     # Another talker 20 dB down, then the user: tiny.en transcribes both; words more than 10 dB
     # under the utterance's loud level are dropped.

@@ -43,7 +43,9 @@ class Transcription:
 
 class ASR(Protocol):
     """Transcribes 16 kHz float32 mono audio. ``nbest`` overrides ``asr.nbest`` for one call
-    (1: no alternatives, as partial transcripts ask)."""
+    (1: no alternatives, as partial transcripts ask), ``beam_size`` ``asr.beam_size`` and
+    ``prompt`` ``asr.prompt``: a responder's own choices for its turns
+    (``Responder.asr_options``) share the one loaded model."""
 
     def transcribe(
         self,
@@ -54,6 +56,7 @@ class ASR(Protocol):
         language: str | None = None,
         temperature: float = 0.0,
         nbest: int | None = None,
+        beam_size: int | None = None,
     ) -> Transcription: ...
 
 

@@ -71,9 +71,11 @@ class WhisperASR:
         language: str | None = None,
         temperature: float = 0.0,
         nbest: int | None = None,
+        beam_size: int | None = None,
     ) -> Transcription:
         """Transcribe 16 kHz float32 mono ``audio``. ``prompt`` replaces ``settings.prompt``
-        ("" for none). ``nbest`` (default ``settings.nbest``) > 1 also returns that many best
+        ("" for none), ``beam_size`` replaces ``settings.beam_size``. ``nbest`` (default
+        ``settings.nbest``) > 1 also returns that many best
         hypotheses of the same beam search (beam at least ``nbest``) as ``alternatives``, on the
         trimmed window only (none with ``words`` or audio over MAX_TRIMMED_S); 1 for none, as a
         partial transcript asks. With ``settings.loop_guard`` a repetition loop is decoded again
@@ -88,12 +90,15 @@ class WhisperASR:
             filtering = False  # clean enough: every word stays
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
-        out = self._decode(audio, words, prompt, language, temperature, align, nbest)
+        beam = self.settings.beam_size if beam_size is None else max(beam_size, 1)
+        out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam)
         if self.settings.loop_guard and temperature == 0:
-            out = self._guard_loops(out, audio, words, prompt, language, align, nbest)
+            out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam)
         return _filter_words(out, audio, self.settings) if filtering else out
 
-    def _guard_loops(self, out, audio, words, prompt, language, align, nbest) -> Transcription:
+    def _guard_loops(
+        self, out, audio, words, prompt, language, align, nbest, beam
+    ) -> Transcription:
         import ctranslate2
 
         seconds = out.seconds
@@ -101,7 +106,7 @@ class WhisperASR:
         for temperature in FALLBACK_TEMPERATURES:
             if compression_ratio(out.text) <= MAX_COMPRESSION_RATIO:
                 break
-            out = self._decode(audio, words, prompt, language, temperature, align, nbest)
+            out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam)
             seconds += out.seconds
         return replace(out, seconds=seconds)
 
@@ -114,8 +119,10 @@ class WhisperASR:
         temperature: float,
         align: bool = False,
         nbest: int = 1,
+        beam: int | None = None,
     ) -> Transcription:
         started = time.perf_counter()
+        beam = self.settings.beam_size if beam is None else beam
         language = language or self.settings.language
         if not self.multilingual:
             language = "en"
@@ -123,13 +130,13 @@ class WhisperASR:
         fast = self.settings.trim_window and not words and language
         if fast and len(audio) <= MAX_TRIMMED_S * SAMPLE_RATE:
             return self._transcribe_trimmed(
-                audio, language, temperature, started, prompt, align, nbest
+                audio, language, temperature, started, prompt, align, nbest, beam
             )
         words = words or align
         segments, info = self.model.transcribe(
             audio.astype(np.float32, copy=False),
             language=language,
-            beam_size=self.settings.beam_size,
+            beam_size=beam,
             temperature=temperature,
             initial_prompt=prompt or None,
             word_timestamps=words,
@@ -156,11 +163,13 @@ class WhisperASR:
         prompt: str | None = None,
         align_words: bool = False,
         nbest: int = 1,
+        beam: int | None = None,
     ) -> Transcription:
         """Whisper on a window as long as the audio (+1 s of silence, 10 s at least), not 30 s.
         ``align_words``: word timings and probabilities by aligning the transcript on the same
         encoder output (cross-attention DTW), for the word filters. ``nbest`` > 1: the beam's
-        ``nbest`` best hypotheses too, from the same search on the same encoder output."""
+        ``nbest`` best hypotheses too, from the same search on the same encoder output. ``beam``:
+        the beam's width (default ``settings.beam_size``; at least ``nbest``)."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
@@ -181,7 +190,7 @@ class WhisperASR:
         result = self.model.model.generate(
             encoded,
             [[*context, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
-            beam_size=max(self.settings.beam_size, nbest),
+            beam_size=max(self.settings.beam_size if beam is None else beam, nbest),
             num_hypotheses=nbest,
             return_scores=nbest > 1,
             sampling_temperature=max(temperature, 1e-5) if temperature > 0 else 1.0,

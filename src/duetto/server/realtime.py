@@ -570,6 +570,7 @@ class RealtimeConnection:
                 item_id=self.committed_item,
                 content_index=0,
                 transcript=frame.text,
+                **_alternatives(frame),
             )
             if not has_words(frame.text):
                 self.awaiting_reply = False  # noise: the engine does not answer it
@@ -724,6 +725,19 @@ def _response_object(response: _Response, status: str, output: list | None = Non
         "status_details": None,
         "output": output or [],
         "usage": None,
+    }
+
+
+def _alternatives(frame: Transcript) -> dict:
+    """A final transcript's n-best as the ``completed`` event's ``alternatives`` (a duetto
+    extension), best first: ``{"transcript", "logprob"}`` (mean token log-probability).
+    Nothing when the ASR gave none (``asr.nbest`` 1 and an agent without n-best)."""
+    if not frame.alternatives:
+        return {}
+    return {
+        "alternatives": [
+            {"transcript": text, "logprob": round(score, 4)} for text, score in frame.alternatives
+        ]
     }
 
 

@@ -18,6 +18,15 @@ def test_the_server_offers_the_bank_agent_one_call_per_session(tmp_path, monkeyp
     reply = " ".join(first.respond("20481357"))
     assert "passphrase" in reply.lower() or "pin" in reply.lower()
     assert (tmp_path / "bank.sqlite3").exists()
+    # Its turns are decoded with the bank's ASR choices (the server's one ASR, per call), the
+    # same as with_bank_asr gives `duetto bank`, over the session's settings.
+    bank = with_bank_asr(Settings()).asr
+    assert first.asr_options == {
+        "prompt": bank.prompt, "beam_size": bank.beam_size, "nbest": bank.nbest
+    }  # fmt: skip
+    chosen = Settings()
+    chosen.asr.prompt = "My own words."
+    assert factory(chosen).asr_options["prompt"] == "My own words."
 
 
 def test_voice_calls_prime_whisper_with_bank_words_a_beam_and_its_nbest_unless_chosen():

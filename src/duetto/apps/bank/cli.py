@@ -65,18 +65,16 @@ def with_bank_asr(settings):
     Measured on 770 spoken BANKING77 test queries (docs/bank.md): the prompt took intent
     accuracy from 83.4% to 86.4% clean and from 53.5% to 63.6% in babble at 5 dB; the beam, on
     the same audio as greedy decoding, from 86.5% to 87.1% and from 64.9% to 68.2%; the intent
-    read from its 5 best hypotheses, to 88.8% and 72.0%, for no measurable CPU."""
-    from duetto.apps.bank.nlu import ASR_BEAM_SIZE, ASR_NBEST, ASR_PROMPT
+    read from its 5 best hypotheses, to 88.8% and 72.0%, for no measurable CPU. The same
+    choices as :class:`BankResponder`'s ``asr_options`` (``bank_asr_options``), which the
+    server's sessions use per call."""
+    from duetto.apps.bank.responder import bank_asr_options
 
     asr = settings.asr
-    prompt = ASR_PROMPT if asr.prompt is None else asr.prompt
-    beam = max(asr.beam_size, ASR_BEAM_SIZE)
-    nbest = max(asr.nbest, ASR_NBEST)
-    if (prompt, beam, nbest) == (asr.prompt, asr.beam_size, asr.nbest):
+    options = bank_asr_options(asr)
+    if all(getattr(asr, key) == value for key, value in options.items()):
         return settings
-    return dataclasses.replace(
-        settings, asr=dataclasses.replace(asr, prompt=prompt, beam_size=beam, nbest=nbest)
-    )
+    return dataclasses.replace(settings, asr=dataclasses.replace(asr, **options))
 
 
 def build_agent(db: str | None, today: dt.date | None = None, small_talk=None):
@@ -140,8 +138,8 @@ def _voice(agent, settings, args) -> int:
         raise ConfigError(
             "voice mode needs duetto's talk loop, which this build lacks", "use --text"
         ) from exc
-    responder = BankResponder(agent)
     settings = with_bank_asr(settings)
+    responder = BankResponder(agent, settings.asr)
     if args.input:
         result = talk_file(
             args.input,

@@ -7,8 +7,23 @@ import threading
 from collections.abc import Iterator
 
 from duetto.apps.bank.agent import BankAgent
+from duetto.apps.bank.nlu import ASR_BEAM_SIZE, ASR_NBEST, ASR_PROMPT
+from duetto.config import ASRSettings
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def bank_asr_options(asr: ASRSettings | None = None) -> dict:
+    """The bank's ASR choices for a call, over the engine's ``asr`` settings (default: the
+    defaults): Whisper primed on bank words (``ASR_PROMPT``) unless they chose a prompt, a beam
+    of ``ASR_BEAM_SIZE`` and its ``ASR_NBEST`` best hypotheses unless they chose more. Keys are
+    ``WhisperASR.transcribe``'s per-call options (docs/bank.md has the measurements)."""
+    asr = asr or ASRSettings()
+    return {
+        "prompt": ASR_PROMPT if asr.prompt is None else asr.prompt,
+        "beam_size": max(asr.beam_size, ASR_BEAM_SIZE),
+        "nbest": max(asr.nbest, ASR_NBEST),
+    }
 
 
 class BankResponder:
@@ -21,8 +36,11 @@ class BankResponder:
     # intent from all of them.
     hears_alternatives = True
 
-    def __init__(self, agent: BankAgent):
+    def __init__(self, agent: BankAgent, asr: ASRSettings | None = None):
         self.agent = agent
+        # The engine transcribes this call's turns with the bank's choices, per call on its one
+        # ASR: ``duetto serve`` sessions get them as ``duetto bank`` does (Responder.asr_options).
+        self.asr_options = bank_asr_options(asr)
         self.interrupted_replies = 0
         # The engine may call respond() from several threads when turns come quickly; the agent
         # is a state machine and must see one turn at a time.

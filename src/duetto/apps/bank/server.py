@@ -11,8 +11,10 @@ from duetto.dialogue import Responder
 
 
 def server_agent(settings: Settings) -> Responder:
-    """A fresh call: its own identification, pending transfer and memory."""
+    """A fresh call: its own identification, pending transfer and memory. Its turns are
+    transcribed with the bank's ASR choices over the session's settings (prompt, beam, n-best:
+    ``BankResponder.asr_options``), per call on the server's one ASR."""
     from duetto.apps.bank.cli import build_agent
     from duetto.apps.bank.responder import BankResponder
 
-    return BankResponder(build_agent(db=None))
+    return BankResponder(build_agent(db=None), settings.asr)

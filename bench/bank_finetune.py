@@ -160,8 +160,9 @@ def train(
     """Layers above ``args.frozen`` and the head are trained; the rest run once, up front."""
     import torch
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED)  # the same classifier initialisation for every --seed (model soups)
     model = build_model(n_labels, args.dropout)
+    torch.manual_seed(args.seed)
     t = time.perf_counter()
     states = cached_states(model, texts, args.frozen)
     print(
@@ -174,14 +175,17 @@ def train(
         p.requires_grad_(False)
     for p in trainable:
         p.requires_grad_(True)
+    top = model.bert.encoder.layer[args.frozen :]
+    # Layer-wise lr decay: the top layer trains at --lr, each one below at --llrd times the next.
+    groups = [
+        {"params": list(layer.parameters()), "lr": args.lr * args.llrd ** (len(top) - 1 - k)}
+        for k, layer in enumerate(top)
+    ]
     opt = torch.optim.AdamW(
-        [
-            {"params": trainable, "lr": args.lr},
-            {"params": list(model.head.parameters()), "lr": args.head_lr},
-        ],
+        [*groups, {"params": list(model.head.parameters()), "lr": args.head_lr}],
         weight_decay=0.01,
     )
-    rng = random.Random(SEED)
+    rng = random.Random(args.seed)
     steps_per_epoch = math.ceil(len(texts) / args.batch)
     total = steps_per_epoch * args.epochs
     warm = max(1, int(0.06 * total))
@@ -234,7 +238,7 @@ def export_onnx(model, path: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     outputs = ["logits", "pooled", "last_hidden_state"]
     ids = torch.ones(1, 8, dtype=torch.long)
-    fp32 = DEFAULT_CACHE / "bank-minilm-fp32.onnx"
+    fp32 = DEFAULT_CACHE / f"{path.stem}-fp32.onnx"  # per output: runs may export side by side
     fp32.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         model, (ids, ids, torch.zeros_like(ids)), str(fp32),
@@ -287,7 +291,7 @@ def model_key(path: Path) -> str:
 
 
 # Share of the linear head's log-probabilities in the intent mix (0 = fine-tuned model only).
-MIX_GRID = (0.0, 0.2, 0.35, 0.5, 0.65)
+MIX_GRID = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
 # Columns of the pooled feature (layers 4, 5, 6) the linear intent head may read.
 COLUMN_SETS = {"layers 4-5": slice(0, 768), "layers 4-6": slice(0, 1152)}
 
@@ -297,20 +301,29 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(-1, keepdims=True))
 
 
-def intent_mix(model: Path, intents: list[str]) -> tuple[LinearHead, float, dict]:
+def intent_mix(
+    model: Path, intents: list[str], fixed: tuple[str, float] | None = None
+) -> tuple[LinearHead, float, dict]:
     """A linear intent head on pooled features, mixed with the fine-tuned logits.
 
-    The columns and the mix weight are chosen on the same 10% holdout of train that the shipped
-    model never saw; the head is then refitted on all of train.
+    The columns and the mix weight are chosen on the same 10% holdout of train that the model
+    never saw; the head is then refitted on all of train. ``fixed`` (columns, weight): a model
+    fitted on all of train takes the choice made for its 90% twin (its holdout is not held out).
     """
     from duetto.apps.bank.heads import fit_softmax
     from duetto.apps.bank.nlu import OnnxEncoder
     from duetto.apps.bank.training import B77_C
 
     texts, labels = load_banking77(DATA, "train")
-    enc = OnnxEncoder(model).encode(texts)
-    logits = np.stack([e.logits for e in enc])
-    x = np.stack([e.sentence for e in enc])
+    cached = DEFAULT_CACHE / f"b77-train-logits-pooled-{model_key(model)}.npz"
+    if cached.exists():  # the same model file: its outputs on train are already on disk
+        with np.load(cached) as z:
+            logits, x = z["logits"], z["pooled"]
+    else:
+        enc = OnnxEncoder(model).encode(texts)
+        logits = np.stack([e.logits for e in enc])
+        x = np.stack([e.sentence for e in enc])
+        np.savez(cached, logits=logits, pooled=x)
     y = np.array([intents.index(label) for label in labels])
     fit, held = stratified_split(labels, HOLDOUT)
     report, best = {}, (-1.0, "", 0.0)
@@ -324,7 +337,7 @@ def intent_mix(model: Path, intents: list[str]) -> tuple[LinearHead, float, dict
             print(f"  holdout: linear head on {name}, mix w={w}: {acc:.4f}", flush=True)
             if acc > best[0]:
                 best = (acc, name, w)
-    _, name, w = best
+    _, name, w = best if fixed is None else (0.0, *fixed)
     part = fit_softmax(x[:, COLUMN_SETS[name]], labels, B77_C, labels=intents)
     weights = np.zeros((len(intents), x.shape[1]))
     weights[:, COLUMN_SETS[name]] = part.weights
@@ -333,7 +346,9 @@ def intent_mix(model: Path, intents: list[str]) -> tuple[LinearHead, float, dict
     return LinearHead(part.labels, weights, part.bias, mean, scale), w, report
 
 
-def refit_heads(model: Path, intents: list[str], out: Path) -> None:
+def refit_heads(
+    model: Path, intents: list[str], out: Path, fixed: tuple[str, float] | None = None
+) -> None:
     """The intent mix (:func:`intent_mix`) and the NLU++ dialogue-act and slot heads (all 16
     folds) on the fine-tuned model's features."""
     from duetto.apps.bank.nlu import OnnxEncoder
@@ -346,7 +361,7 @@ def refit_heads(model: Path, intents: list[str], out: Path) -> None:
         load_nlupp,
     )  # fmt: skip
 
-    b77, mix, report = intent_mix(model, intents)
+    b77, mix, report = intent_mix(model, intents, fixed)
     examples = load_nlupp(DATA)
     enc = encode_cached(
         OnnxEncoder(model), [e.text for e in examples], DEFAULT_CACHE, f"nlupp-{model_key(model)}"
@@ -363,11 +378,40 @@ def refit_heads(model: Path, intents: list[str], out: Path) -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB)", flush=True)
 
 
+def run_tag(args) -> str:
+    """Name of a run's saved weights: the settings that differ between runs."""
+    tag = f"f{args.frozen}-e{args.epochs}-lr{args.lr:g}"
+    tag += f"-llrd{args.llrd:g}" if args.llrd != 1.0 else ""
+    tag += f"-s{args.seed}" if args.seed != SEED else ""
+    return tag + "".join("-asr" + a.replace(":", "") for a in args.asr_train)
+
+
+def soup(paths: list[Path], n_labels: int, dropout: float):
+    """One model whose weights are the mean of several runs' (same start, other seeds)."""
+    import torch
+
+    states = [torch.load(p) for p in paths]
+    model = build_model(n_labels, dropout)
+    mean = {
+        k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+    model.load_state_dict(mean)
+    return model.eval()
+
+
+def mix_choice(args) -> tuple[str, float] | None:
+    """``--mix-columns``/``--mix-weight``, when both are given."""
+    if args.mix_columns is None or args.mix_weight is None:
+        return None
+    return args.mix_columns, args.mix_weight
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("mode", choices=("holdout", "full", "heads"))
+    p.add_argument("mode", choices=("holdout", "full", "heads", "soup", "mix"))
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=8e-5, help="encoder learning rate")
     p.add_argument("--head-lr", type=float, default=2e-3)
@@ -376,9 +420,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoothing", type=float, default=0.1, help="label smoothing")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--frozen", type=int, default=3, help="bottom layers kept frozen (0-6)")
+    p.add_argument("--llrd", type=float, default=1.0,
+                   help="layer-wise lr decay: each trained layer's lr is this times the next's")  # fmt: skip
+    p.add_argument("--seed", type=int, default=SEED,
+                   help="batch order and dropout (the holdout split and the head's start stay)")  # fmt: skip
+    p.add_argument("--soup", type=Path, nargs="*", default=[],
+                   help="soup: state dicts (holdout runs' .pt) whose mean is evaluated and exported")  # fmt: skip
     p.add_argument("--asr-train", nargs="*", default=[], metavar="PER_INTENT[:TAG]",
                    help="add the ASR transcripts of spoken train queries (bench/bank_spoken.py "
                         "--split train --per-intent N, TAG its ASR setting, e.g. 10:prompt)")  # fmt: skip
+    p.add_argument("--mix-columns", choices=list(COLUMN_SETS),
+                   help="heads/full: the intent mix's columns, chosen before (with --mix-weight)")  # fmt: skip
+    p.add_argument("--mix-weight", type=float,
+                   help="heads/full: the intent mix weight chosen on the 90%% model's holdout")  # fmt: skip
+    p.add_argument("--weights-only", action="store_true",
+                   help="full: save the trained state dict (for a soup) and stop")  # fmt: skip
     p.add_argument(
         "--ship", action="store_true", help="holdout: write the model and heads into the package"
     )
@@ -398,9 +454,13 @@ def main(argv: list[str] | None = None) -> int:
         from duetto.apps.bank.nlu import MODEL_FILE, WEIGHTS
 
         model = args.out or WEIGHTS.parent / MODEL_FILE
-        refit_heads(model, names, WEIGHTS if args.out is None else model.with_suffix(".npz"))
+        out = WEIGHTS if args.out is None else model.with_suffix(".npz")
+        refit_heads(model, names, out, mix_choice(args))
         return 0
-    if args.mode == "holdout":
+    if args.mode == "mix":  # the intent mix's holdout report for --out, nothing written
+        intent_mix(args.out, names)
+        return 0
+    if args.mode in ("holdout", "soup"):
         fit, held = stratified_split(labels, HOLDOUT)
         fit_texts, fit_y = [texts[i] for i in fit], [y[i] for i in fit]
         if args.asr_train:  # never the spoken versions of holdout queries
@@ -421,14 +481,17 @@ def main(argv: list[str] | None = None) -> int:
                                     for s in range(0, len(held_states), 256)])  # fmt: skip
             return float((logits.numpy().argmax(1) == held_y).mean())
 
-        print(f"fit on {len(fit_texts)}, holdout {len(held)}", flush=True)
-        model, history = train(fit_texts, fit_y, len(names), args, evaluate)
+        if args.mode == "soup":
+            model, history = soup(args.soup, len(names), args.dropout), []
+            tag = "soup"
+            print(json.dumps({"soup_holdout_accuracy": evaluate(model)}), flush=True)
+        else:
+            print(f"fit on {len(fit_texts)}, holdout {len(held)}", flush=True)
+            model, history = train(fit_texts, fit_y, len(names), args, evaluate)
+            tag = run_tag(args)
+            torch.save(model.state_dict(), DEFAULT_CACHE / f"bank-minilm-holdout-{tag}.pt")
         minutes = (time.perf_counter() - started) / 60
-        tag = f"f{args.frozen}-e{args.epochs}" + "".join(
-            "-asr" + a.replace(":", "") for a in args.asr_train
-        )
-        torch.save(model.state_dict(), DEFAULT_CACHE / f"bank-minilm-holdout-{tag}.pt")
-        out = args.out or DEFAULT_CACHE / "bank-minilm-holdout-int8.onnx"
+        out = args.out or DEFAULT_CACHE / f"bank-minilm-holdout-{tag}-int8.onnx"
         if args.ship:
             from duetto.apps.bank.nlu import MODEL_FILE, WEIGHTS
 
@@ -457,11 +520,17 @@ def main(argv: list[str] | None = None) -> int:
         texts, y = texts + extra_t, y + [names.index(label) for label in extra_l]
     model, history = train(texts, y, len(names), args)
     minutes = (time.perf_counter() - started) / 60
+    torch.save(model.state_dict(), DEFAULT_CACHE / f"bank-minilm-full-{run_tag(args)}.pt")
+    if args.weights_only:  # one seed of a soup: ``soup --ship`` exports the mean, ``heads`` follows
+        print(json.dumps({"train_minutes": round(minutes, 1), "history": history}), flush=True)
+        return 0
     from duetto.apps.bank.nlu import MODEL_FILE, WEIGHTS
 
     out = args.out or WEIGHTS.parent / MODEL_FILE
     export_onnx(model, out)
-    refit_heads(out, names, WEIGHTS if args.out is None else out.with_suffix(".npz"))
+    refit_heads(
+        out, names, WEIGHTS if args.out is None else out.with_suffix(".npz"), mix_choice(args)
+    )
     print(json.dumps({"train_minutes": round(minutes, 1), "history": history}), flush=True)
     return 0
 

@@ -30,19 +30,29 @@ def main() -> None:
     parser.add_argument(
         "--whisper", action="store_true", help="cache Whisper encoder states and token odds only"
     )
+    parser.add_argument(
+        "--base", action="store_true", help="cache Whisper base encoder states only (tutor_base/)"
+    )
     parser.add_argument("--every", type=int, default=10, help="progress every N utterances")
     args = parser.parse_args()
     i, n = (int(x) for x in args.shard.split("/"))
     utts = corpus.load(args.data, args.split)[i::n]
     cache = corpus.evidence_cache()
     suffix = ".whisper.npz" if args.whisper else ".json"
+    if args.base:
+        cache, suffix = cache.parent.parent / "tutor_base", ".npy"
     todo = [u for u in utts if not (cache / f"{u.id}{suffix}").is_file()]
     print(f"{len(utts) - len(todo)}/{len(utts)} cached, {len(todo)} to extract", flush=True)
     utts = todo
-    asr = load_asr(ASRSettings(threads=args.threads)) if args.asr or args.whisper else None
+    if args.base:
+        asr = load_asr(ASRSettings(model="bundled-base", threads=args.threads))
+    else:
+        asr = load_asr(ASRSettings(threads=args.threads)) if args.asr or args.whisper else None
     started, cpu = time.perf_counter(), time.process_time()
     for k, utt in enumerate(utts, 1):
-        if args.whisper:
+        if args.base:
+            corpus.base_states_for(utt, asr)
+        elif args.whisper:
             corpus.whisper_for(utt, asr)
         else:
             corpus.evidence_for(utt, asr)

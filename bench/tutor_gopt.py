@@ -389,13 +389,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="models averaged (final fit only)")
     parser.add_argument("--seed0", type=int, default=0, help="added to every seed")
     parser.add_argument("--oof", type=Path, default=None, help="CV predictions file (for blends)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="rows from tutor_gopt_data.py")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     print(vars(args), flush=True)
     if args.dev:
-        evaluate_dev(args.dev)
+        evaluate_dev(args.dev, args.cache)
         return
-    records = pickle.loads((CACHE / "train.pkl").read_bytes())
+    records = pickle.loads((args.cache / "train.pkl").read_bytes())
     if args.cv:
         preds = cv(records, args)
         if args.oof:
@@ -432,10 +433,10 @@ def fit_all(records, args) -> None:
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
 
 
-def evaluate_dev(path) -> None:
+def evaluate_dev(path, cache: Path = CACHE) -> None:
     """PCC on the cached dev rows: the ridge, the transformer alone and the blend (run once per
     setting; nothing is chosen here)."""
-    records = pickle.loads((CACHE / "dev.pkl").read_bytes())
+    records = pickle.loads((cache / "dev.pkl").read_bytes())
     model = gopt.load_gopt(str(path))
     alone = gopt.GOPT(model.members, model.heads, model.layers,
                       {k: np.ones_like(v) for k, v in model.blend.items()}, None)  # fmt: skip

@@ -53,10 +53,10 @@ def _record(utt, pe, x, ridge_phone, ridge_word, ridge_utt, utt_x) -> dict:
     }
 
 
-def train_records(data: Path) -> list[dict]:
+def train_records(data: Path, base: bool = False) -> list[dict]:
     utts = corpus.load(data, "train")
-    rows = tutor_train.level_data(utts, use_asr=False)
-    models = tutor_train.train(rows, seeds=[0])
+    rows = tutor_train.level_data(utts, use_asr=False, base=base)
+    models = tutor_train.train(rows, seeds=[0], base=base)
     rows, phone_oof, word_oof, utt_x, _ = models["oof"]
     groups = np.array([r[0].speaker for r in rows])
     utt_y = np.array([tutor_train.utt_targets(r[0]) for r in rows])
@@ -85,6 +85,8 @@ def dev_records(data: Path, weights: Path) -> list[dict]:
     for utt in corpus.load(data, "dev"):
         ev = replace(corpus.evidence_for(utt), asr_words=(), asr_text="", asr_logprob=0.0)
         wev = corpus.whisper_for(utt)
+        if scorer.uses_base:
+            wev = replace(wev, base_states=corpus.base_states_for(utt))
         pe, x = scorer.phone_inputs(ev, wev)
         _, phone, word, u = scorer.predict(ev, wev)
         utt_x = features.utterance_features(ev, pe, phone, word[:, 0], wev)
@@ -97,13 +99,21 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=tutor_train.DATA)
     parser.add_argument("--weights", type=Path, default=WEIGHTS, help="ridge weights for dev rows")
     parser.add_argument("--split", choices=("train", "dev", "both"), default="both")
+    parser.add_argument(
+        "--base",
+        action="store_true",
+        help="train rows with the Whisper base GOP (tutor_train --base)",
+    )
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where the rows are written")
     args = parser.parse_args()
-    CACHE.mkdir(parents=True, exist_ok=True)
+    args.cache.mkdir(parents=True, exist_ok=True)
     for split in ("train", "dev") if args.split == "both" else (args.split,):
         records = (
-            train_records(args.data) if split == "train" else dev_records(args.data, args.weights)
+            train_records(args.data, args.base)
+            if split == "train"
+            else dev_records(args.data, args.weights)
         )
-        path = CACHE / f"{split}.pkl"
+        path = args.cache / f"{split}.pkl"
         with path.open("wb") as fh:
             pickle.dump(records, fh, protocol=pickle.HIGHEST_PROTOCOL)
         print(f"{split}: {len(records)} utterances -> {path}", flush=True)

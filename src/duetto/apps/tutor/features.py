@@ -128,15 +128,29 @@ def _wer(ev: Evidence) -> float:
 
 def pooled(wev: WhisperEvidence, start: float, end: float) -> np.ndarray:
     """Mean encoder state over ``[start, end]`` seconds (at least one frame)."""
-    states = wev.states
+    return _pool(wev.states, start, end, STATE_DIM)
+
+
+def _pool(states: np.ndarray, start: float, end: float, dim: int) -> np.ndarray:
     if len(states) == 0:
-        return np.zeros(STATE_DIM, np.float32)
+        return np.zeros(dim, np.float32)
     lo = min(int(start / ENC_FRAME_S), len(states) - 1)
     hi = min(max(int(np.ceil(end / ENC_FRAME_S)), lo + 1), len(states))
     return states[lo:hi].astype(np.float32).mean(0)
 
 
 STATE_DIM = 384  # Whisper tiny's encoder width
+BASE_STATE_DIM = 512  # Whisper base's encoder width
+
+
+def base_pooled(wev: WhisperEvidence, phones: list[PhoneEvidence]) -> np.ndarray:
+    """Mean Whisper *base* encoder state over each phone's span: (phones, 512)."""
+    if wev.base_states is None:
+        raise ValueError(
+            "these scorer weights need Whisper base states (WhisperEvidence.base_states)"
+        )
+    rows = [_pool(wev.base_states, p.start, p.end, BASE_STATE_DIM) for p in phones]
+    return np.asarray(rows, np.float32).reshape(len(phones), BASE_STATE_DIM)
 
 
 def word_prob_features(wev: WhisperEvidence, word: int) -> list[float]:
@@ -355,7 +369,14 @@ GOP_FLOOR = -20.0
 
 def phone_log_posteriors(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     """Log posterior of every phone (PHONES order) for each row's pooled states."""
-    scores = phone_states(x).astype(np.float64) @ coef.T + intercept
+    return states_log_posteriors(phone_states(x), coef, intercept)
+
+
+def states_log_posteriors(
+    states: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+) -> np.ndarray:
+    """Log posterior of every phone (PHONES order) for each row of pooled ``states``."""
+    scores = states.astype(np.float64) @ coef.T + intercept
     scores -= scores.max(1, keepdims=True)
     logp = scores - np.log(np.exp(scores).sum(1, keepdims=True))
     return np.maximum(logp, GOP_FLOOR)

@@ -92,7 +92,8 @@ def load_scorers(path: str | None = None) -> dict:
 
     The ``"asr"`` entry says whether they were trained with ASR evidence, ``"threshold"`` is the
     predicted phone score under which a phone counts as mispronounced (chosen on train),
-    ``"prototypes"`` the phones' Whisper-state prototypes, ``"gop"`` the Whisper phone classifier.
+    ``"prototypes"`` the phones' Whisper-state prototypes, ``"gop"`` the Whisper phone classifier,
+    ``"base_gop"`` the one over Whisper base states (None unless trained with it).
     """
     file = Path(path) if path else WEIGHTS
     if not file.is_file():
@@ -112,6 +113,15 @@ def load_scorers(path: str | None = None) -> dict:
         out["gop"] = (
             {k: data[f"phone.gop_{k}"].astype(np.float64) for k in ("coef", "intercept", "norm")}
             if "phone.gop_coef" in data
+            else None
+        )
+        # The same over the Whisper base encoder's states (weights trained with --base only).
+        out["base_gop"] = (
+            {
+                k: data[f"phone.base_gop_{k}"].astype(np.float64)
+                for k in ("coef", "intercept", "norm")
+            }
+            if "phone.base_gop_coef" in data
             else None
         )
         return out

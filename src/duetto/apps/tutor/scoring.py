@@ -22,7 +22,12 @@ from duetto.apps.tutor.evidence import Evidence, gather, normalise_word
 from duetto.apps.tutor.gopt import load_gopt
 from duetto.apps.tutor.model import load_scorers
 from duetto.apps.tutor.tips import show, tip
-from duetto.apps.tutor.whisper_evidence import WhisperEvidence, gather_whisper, transcribe_short
+from duetto.apps.tutor.whisper_evidence import (
+    WhisperEvidence,
+    encoder_states,
+    gather_whisper,
+    transcribe_short,
+)
 from duetto.audio import SAMPLE_RATE
 from duetto.errors import DuettoError, EmptyAudioError, NoSpeechError
 
@@ -46,6 +51,8 @@ TIPS = 2
 SCORERS = ("ridge", "gopt")
 # The transformer blend: better than the ridge alone on dev (docs/tutor.md, "Measured").
 DEFAULT_SCORER = "gopt"
+# The second encoder weights trained with ``bench/tutor_train.py --base`` read.
+BASE_ASR_MODEL = "bundled-base"
 
 
 class InvalidTextError(DuettoError):
@@ -146,6 +153,7 @@ class Scorer:
         if self.gopt is not None and self.gopt.threshold is not None:
             self.threshold = self.gopt.threshold  # chosen on the blended scores
         self._asr = asr
+        self._base_asr = None
 
     @property
     def asr(self):
@@ -154,6 +162,20 @@ class Scorer:
 
             self._asr = load_asr()
         return self._asr
+
+    @property
+    def uses_base(self) -> bool:
+        """Whether the weights read Whisper base encoder states (a second encoder per call)."""
+        return self.models.get("base_gop") is not None
+
+    @property
+    def base_asr(self):
+        if self._base_asr is None:
+            from duetto.asr import load_asr
+            from duetto.config import ASRSettings
+
+            self._base_asr = load_asr(ASRSettings(model=BASE_ASR_MODEL))
+        return self._base_asr
 
     def score(self, audio: np.ndarray, text: str | None) -> Assessment:
         """Score ``audio`` (16 kHz mono float32) read from ``text`` (``None``: free speech)."""
@@ -172,7 +194,9 @@ class Scorer:
                 "the recording is silent", "check the microphone and read the sentence aloud"
             )
         warnings = []
-        heard = transcribe_short(self.asr, audio)
+        # one tiny.en encoding serves the transcript and the Whisper evidence
+        encoded = encoder_states(self.asr, audio)
+        heard = transcribe_short(self.asr, audio, encoded)
         if text is None:
             text = heard[1]
             if not lexicon.words_of(text):
@@ -192,12 +216,22 @@ class Scorer:
                 )
         ev = gather(audio, words, [list(p.phones) for p in prons], asr=None)
         ev = replace(ev, asr_words=heard[0], asr_text=heard[1], asr_logprob=heard[2])
-        wev = gather_whisper(self.asr, audio, words)
+        wev = self.whisper_evidence(audio, words, encoded)
         if not ev.alignment.ok:
             warnings.append(
                 "the audio could not be aligned with the text: does the recording match it?"
             )
         return self._assess(ev, wev, text, prons, warnings, started)
+
+    def whisper_evidence(
+        self, audio: np.ndarray, words: list[str], encoded=None
+    ) -> WhisperEvidence:
+        """Whisper tiny.en states and token odds, and Whisper base states if the weights read them
+        (``encoded``: the tiny.en encoding of ``audio`` if already computed)."""
+        wev = gather_whisper(self.asr, audio, words, encoded)
+        if self.uses_base:
+            wev = replace(wev, base_states=encoder_states(self.base_asr, audio)[0])
+        return wev
 
     def phone_inputs(self, ev: Evidence, wev: WhisperEvidence):
         """(phone evidence, phone feature rows) as the trained scorers see them."""
@@ -217,6 +251,11 @@ class Scorer:
         if gop is not None:
             logp = features.phone_log_posteriors(x, gop["coef"], gop["intercept"])
             x = np.concatenate([x, features.gop_features(logp, pe, gop["norm"])], axis=1)
+        base = self.models.get("base_gop")
+        if base is not None:
+            states = features.base_pooled(wev, pe)
+            logp = features.states_log_posteriors(states, base["coef"], base["intercept"])
+            x = np.concatenate([x, features.gop_features(logp, pe, base["norm"])], axis=1)
         return pe, x
 
     def predict(self, ev: Evidence, wev: WhisperEvidence):

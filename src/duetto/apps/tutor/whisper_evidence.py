@@ -24,6 +24,9 @@ _ROUND_MEL = 100
 class WhisperEvidence:
     states: np.ndarray  # (frames, dim) float16 encoder output
     word_probs: tuple[tuple[float, ...], ...]  # token probabilities of each reference word
+    # Whisper *base* encoder states (frames, 512) float16, same window and frame rate; only when
+    # the scorer's weights use the base Whisper GOP (``features.base_pooled``).
+    base_states: np.ndarray | None = None
 
 
 def _model(asr):
@@ -57,11 +60,13 @@ def _written(words: list[str]) -> list[str]:
     return out
 
 
-def gather_whisper(asr, audio: np.ndarray, words: list[str]) -> WhisperEvidence:
+def gather_whisper(asr, audio: np.ndarray, words: list[str], encoded=None) -> WhisperEvidence:
+    """Encoder states and the reference words' token odds. ``encoded``: what
+    :func:`encoder_states` returned for this audio, to reuse instead of encoding again."""
     from faster_whisper.tokenizer import Tokenizer
 
     model = _model(asr)
-    states, output = encoder_states(asr, audio)
+    states, output = encoded if encoded is not None else encoder_states(asr, audio)
     if not words:
         return WhisperEvidence(states, ())
     tokenizer = Tokenizer(
@@ -98,19 +103,20 @@ def _without_loop(tokens: list[int], n: int = 4) -> list[int]:
     return tokens
 
 
-def transcribe_short(asr, audio: np.ndarray):
+def transcribe_short(asr, audio: np.ndarray, encoded=None):
     """Greedy transcript from the short-window encoder: (words, text, mean log probability).
 
     faster-whisper's ``transcribe`` always encodes a padded 30 s window; for one sentence this
     reuses the cheaper encoding. Word probabilities and start/end times come from forcing the
     decoded tokens back through ``align``, as faster-whisper does for word timestamps.
+    ``encoded``: :func:`encoder_states` of this audio, if already computed.
     """
     from faster_whisper.tokenizer import Tokenizer
 
     from duetto.apps.tutor.evidence import HeardWord, normalise_word
 
     model = _model(asr)
-    states, output = encoder_states(asr, audio)
+    states, output = encoded if encoded is not None else encoder_states(asr, audio)
     tokenizer = Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
     )

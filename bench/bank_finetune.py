@@ -229,6 +229,38 @@ def train(
     return model, history
 
 
+def two_branch(model, frozen: int, n_labels: int):
+    """The intent logits from the tuned layers above ``frozen``; the pooled layers and token
+    states (read by the act and slot heads) from the original ones, whose tensors are shared."""
+    import torch
+
+    original = build_model(n_labels, 0.0).bert.encoder.layer[frozen:]
+
+    class TwoBranch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tuned, self.original = model, original
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.tuned.bert(
+                input_ids=input_ids, attention_mask=attention_mask,
+                token_type_ids=token_type_ids, output_hidden_states=True,
+            )  # fmt: skip
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            additive = (1.0 - mask[..., 0])[:, None, None, :] * -1e9
+            states, x = list(out.hidden_states[: frozen + 1]), out.hidden_states[frozen]
+            for layer in self.original:
+                x = layer(x, attention_mask=additive)
+                x = x[0] if isinstance(x, tuple) else x
+                states.append(x)
+            denom = mask.sum(1).clamp(min=1.0)
+            pooled = [(states[i] * mask).sum(1) / denom for i in POOL_LAYERS]
+            logits = self.tuned.head((out.last_hidden_state * mask).sum(1) / denom)
+            return logits, torch.cat(pooled, 1), x
+
+    return TwoBranch().eval()
+
+
 def export_onnx(model, path: Path) -> None:
     """fp32 ONNX next to ``path`` in the cache, then int8 weights per channel at ``path``."""
     import torch
@@ -433,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="heads/full: the intent mix's columns, chosen before (with --mix-weight)")  # fmt: skip
     p.add_argument("--mix-weight", type=float,
                    help="heads/full: the intent mix weight chosen on the 90%% model's holdout")  # fmt: skip
+    p.add_argument("--two-branch", action="store_true",
+                   help="holdout/soup: export acts' and slots' features from the original layers")  # fmt: skip
     p.add_argument("--weights-only", action="store_true",
                    help="full: save the trained state dict (for a soup) and stop")  # fmt: skip
     p.add_argument(
@@ -496,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
             from duetto.apps.bank.nlu import MODEL_FILE, WEIGHTS
 
             out = WEIGHTS.parent / MODEL_FILE
+        if args.two_branch:
+            model = two_branch(model, args.frozen, len(names))
         export_onnx(model, out)
         from duetto.apps.bank.nlu import OnnxEncoder
 

@@ -74,10 +74,14 @@ def decode(args) -> int:
     from duetto.vad import load_vad, speech_probabilities
 
     utts = subset(read_manifest(DATA / f"{args.split}.jsonl"), args.limit)
-    path = cache_file(args.split, args.mode, args.seed, args.model, args.denoise)
+    # Another compute type is cached as its own model: ``aligned@bundled+float32`` when scoring.
+    tag = args.model if args.compute_type == "int8" else f"{args.model}+{args.compute_type}"
+    path = cache_file(args.split, args.mode, args.seed, tag, args.denoise)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_cache(path)
-    asr = WhisperASR(ASRSettings(model=args.model, threads=args.threads))
+    asr = WhisperASR(
+        ASRSettings(model=args.model, threads=args.threads, compute_type=args.compute_type)
+    )
     vad = load_vad()
     sources: dict = {}
     words = args.mode == "words"
@@ -354,6 +358,7 @@ def main() -> int:
     d.add_argument("--mode", choices=("fast", "aligned", "words"), default="fast")
     d.add_argument("--model", default="bundled")
     d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--compute-type", default="int8", help="CTranslate2's: int8 (engine), float32")
     d.add_argument("--denoise", default="none", help="front end: none, noisereduce, rnnoise")
     d.add_argument("--conditions", default="clean;babble 5;white 5")
     d.add_argument("--seed", type=int, default=0)

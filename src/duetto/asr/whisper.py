@@ -90,7 +90,8 @@ class WhisperASR:
             filtering = False  # clean enough: every word stays
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
-        beam = self.settings.beam_size if beam_size is None else max(beam_size, 1)
+        # beam_size None: the settings' beam, resolved in _decode (which benches call directly).
+        beam = beam_size
         out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam)
         if self.settings.loop_guard and temperature == 0:
             out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam)
@@ -122,7 +123,7 @@ class WhisperASR:
         beam: int | None = None,
     ) -> Transcription:
         started = time.perf_counter()
-        beam = self.settings.beam_size if beam is None else beam
+        beam = self.settings.beam_size if beam is None else max(beam, 1)
         language = language or self.settings.language
         if not self.multilingual:
             language = "en"
@@ -163,13 +164,13 @@ class WhisperASR:
         prompt: str | None = None,
         align_words: bool = False,
         nbest: int = 1,
-        beam: int | None = None,
+        beam: int = 1,
     ) -> Transcription:
         """Whisper on a window as long as the audio (+1 s of silence, 10 s at least), not 30 s.
         ``align_words``: word timings and probabilities by aligning the transcript on the same
         encoder output (cross-attention DTW), for the word filters. ``nbest`` > 1: the beam's
         ``nbest`` best hypotheses too, from the same search on the same encoder output. ``beam``:
-        the beam's width (default ``settings.beam_size``; at least ``nbest``)."""
+        the beam's width (at least ``nbest`` is used)."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
@@ -190,7 +191,7 @@ class WhisperASR:
         result = self.model.model.generate(
             encoded,
             [[*context, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
-            beam_size=max(self.settings.beam_size if beam is None else beam, nbest),
+            beam_size=max(beam, nbest),
             num_hypotheses=nbest,
             return_scores=nbest > 1,
             sampling_temperature=max(temperature, 1e-5) if temperature > 0 else 1.0,

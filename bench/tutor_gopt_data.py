@@ -86,7 +86,7 @@ def dev_records(data: Path, weights: Path) -> list[dict]:
         ev = replace(corpus.evidence_for(utt), asr_words=(), asr_text="", asr_logprob=0.0)
         wev = corpus.whisper_for(utt)
         if scorer.uses_base:
-            wev = replace(wev, base_states=corpus.base_states_for(utt))
+            wev = replace(wev, base_states=corpus.base_states_for(utt, layer=scorer.base_layer))
         pe, x = scorer.phone_inputs(ev, wev)
         _, phone, word, u = scorer.predict(ev, wev)
         utt_x = features.utterance_features(ev, pe, phone, word[:, 0], wev)
@@ -105,7 +105,21 @@ def main() -> None:
         help="train rows with the Whisper base GOP (tutor_train --base)",
     )
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the rows are written")
+    parser.add_argument(
+        "--gop-hidden",
+        type=int,
+        default=tutor_train.GOP_HIDDEN,
+        help="hidden units of the Whisper-GOP phone classifiers (0: LDA; as tutor_train.py)",
+    )
+    parser.add_argument(
+        "--base-layer",
+        type=int,
+        default=tutor_train.BASE_LAYER,
+        help="Whisper base encoder layer of the base GOP (0: the last; as tutor_train.py)",
+    )
     args = parser.parse_args()
+    tutor_train.GOP_HIDDEN = args.gop_hidden
+    tutor_train.BASE_LAYER = args.base_layer
     args.cache.mkdir(parents=True, exist_ok=True)
     for split in ("train", "dev") if args.split == "both" else (args.split,):
         records = (

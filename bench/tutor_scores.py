@@ -52,7 +52,9 @@ def evaluate(scorer: Scorer, utts, asr):
         ev = corpus.evidence_for(utt, asr=asr)
         wev = corpus.whisper_for(utt, scorer.asr)
         if scorer.uses_base:
-            wev = replace(wev, base_states=corpus.base_states_for(utt, scorer.base_asr))
+            wev = replace(
+                wev, base_states=corpus.base_states_for(utt, scorer.base_asr, scorer.base_layer)
+            )
         pe, phone, word, u = scorer.predict(ev, wev)
         for k, p in enumerate(pe):
             human = utt.phone_scores.get((p.word, p.index))

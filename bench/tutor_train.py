@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
-from sklearn.neural_network import MLPRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from duetto.apps.tutor import corpus, features
 from duetto.apps.tutor.align import PHONES
@@ -46,7 +46,7 @@ def level_data(utts, use_asr: bool, base: bool = False):
             ev = corpus.evidence_for(utt, asr=_NoASR())
         wev = corpus.whisper_for(utt)
         if base:
-            wev = replace(wev, base_states=corpus.base_states_for(utt))
+            wev = replace(wev, base_states=corpus.base_states_for(utt, layer=BASE_LAYER))
         pe = features.phone_evidence(ev)
         rows.append((utt, ev, pe, features.phone_features(ev, pe, wev), wev))
     return rows
@@ -124,19 +124,44 @@ def base_states(row) -> np.ndarray:
     return features.base_pooled(row[4], row[2])
 
 
-def fit_phone_classifier(rows, states=tiny_states) -> tuple[np.ndarray, np.ndarray]:
-    """LDA phone classifier over the pooled Whisper states of well-said phones (human mean >= 1.9):
-    (coef, intercept) with one row per phone in PHONES order (absent phones never win)."""
+# Hidden units of the Whisper-GOP phone classifier (0: linear LDA); set by --gop-hidden.
+GOP_HIDDEN = 0
+# Whisper base encoder layer whose states the base GOP reads (0: the last); --base-layer.
+BASE_LAYER = 0
+GOP_MLP_ALPHA = 1e-2  # L2 penalty of the MLP phone classifier (sklearn's alpha)
+
+
+def fit_phone_classifier(rows, states=tiny_states, hidden: int | None = None) -> dict:
+    """Phone classifier over the pooled Whisper states of well-said phones (human mean >= 1.9):
+    LDA with shrinkage (``hidden`` 0) or a one-hidden-layer ReLU MLP, as the arrays
+    ``features.classifier_log_posteriors`` reads, one output per phone in PHONES order (absent
+    phones never win)."""
+    hidden = GOP_HIDDEN if hidden is None else hidden
     x = np.concatenate([states(r) for r in rows]).astype(np.float64)
     human = np.concatenate([phone_targets(r[0], r[2]) for r in rows])
     index = {p: i for i, p in enumerate(PHONES)}
     label = np.array([index.get(p.expected, -1) for r in rows for p in r[2]])
     keep = (human >= 1.9) & (label >= 0)
-    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x[keep], label[keep])
-    coef = np.zeros((len(PHONES), x.shape[1]))
+    if hidden:
+        mean, scale = x[keep].mean(0), x[keep].std(0) + 1e-6
+        clf = MLPClassifier(
+            hidden_layer_sizes=(hidden,), alpha=GOP_MLP_ALPHA, early_stopping=True,
+            random_state=0, max_iter=200, batch_size=256,
+        ).fit((x[keep] - mean) / scale, label[keep])  # fmt: skip
+        out = {
+            "mean": mean,
+            "scale": scale,
+            "hidden_w": clf.coefs_[0],
+            "hidden_b": clf.intercepts_[0],
+        }
+        weights, bias, classes = clf.coefs_[1].T, clf.intercepts_[1], clf.classes_
+    else:
+        lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x[keep], label[keep])
+        out, weights, bias, classes = {}, lda.coef_, lda.intercept_, lda.classes_
+    coef = np.zeros((len(PHONES), weights.shape[1]))
     intercept = np.full(len(PHONES), -1e4)
-    coef[lda.classes_], intercept[lda.classes_] = lda.coef_, lda.intercept_
-    return coef, intercept
+    coef[classes], intercept[classes] = weights, bias
+    return {**out, "coef": coef, "intercept": intercept}
 
 
 def gop_norm(rows, logps) -> np.ndarray:
@@ -158,16 +183,15 @@ def with_gop(rows, folds, groups, states=tiny_states):
     ``states``: which pooled encoder states the classifier reads (tiny.en's or base's)."""
     logps = [None] * len(rows)
     for tr, te in folds.split(np.zeros(len(rows)), groups=groups):
-        coef, intercept = fit_phone_classifier([rows[i] for i in tr], states)
+        clf = fit_phone_classifier([rows[i] for i in tr], states)
         for i in te:
-            logps[i] = features.states_log_posteriors(states(rows[i]), coef, intercept)
+            logps[i] = features.classifier_log_posteriors(states(rows[i]), clf)
     norm = gop_norm(rows, logps)
     out = [
         (r[0], r[1], r[2], np.concatenate([r[3], features.gop_features(lp, r[2], norm)], 1), r[4])
         for r, lp in zip(rows, logps, strict=True)
     ]
-    coef, intercept = fit_phone_classifier(rows, states)
-    return out, {"coef": coef, "intercept": intercept, "norm": norm}
+    return out, {**fit_phone_classifier(rows, states), "norm": norm}
 
 
 def train(rows, seeds=range(ENSEMBLE), gop: bool = True, base: bool = False) -> dict[str, MLP]:
@@ -285,7 +309,21 @@ def main() -> None:
     parser.add_argument(
         "--base", action="store_true", help="add a Whisper-GOP from the Whisper base encoder"
     )
+    parser.add_argument(
+        "--gop-hidden",
+        type=int,
+        default=GOP_HIDDEN,
+        help="hidden units of the Whisper-GOP phone classifiers (0: LDA)",
+    )
+    parser.add_argument(
+        "--base-layer",
+        type=int,
+        default=BASE_LAYER,
+        help="Whisper base encoder layer the base GOP reads (0: the last; bench/tutor_layers.py)",
+    )
     args = parser.parse_args()
+    globals()["GOP_HIDDEN"] = args.gop_hidden
+    globals()["BASE_LAYER"] = args.base_layer
     utts = corpus.load(args.data, "train")
     if args.cached_only:
         cache = corpus.evidence_cache()
@@ -308,6 +346,7 @@ def main() -> None:
     if models["base_gop"] is not None:
         for key, value in models["base_gop"].items():
             arrays[f"phone.base_gop_{key}"] = value.astype(np.float32)
+        arrays["meta.base_layer"] = np.array(BASE_LAYER)
     arrays["meta.asr"] = np.array(int(args.asr))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)

@@ -19,7 +19,7 @@ def _gop(scorer, audio, text):
     pe = features.phone_evidence(ev)
     x = features.phone_features(ev, pe, wev)
     gop = scorer.models["gop"]
-    logp = features.phone_log_posteriors(x, gop["coef"], gop["intercept"])
+    logp = features.classifier_log_posteriors(features.phone_states(x), gop)
     return pe, logp, features.gop_features(logp, pe, gop["norm"])
 
 
@@ -72,11 +72,37 @@ def test_states_log_posteriors_is_the_classifier_on_any_states(scorer, dev_audio
     x = features.phone_features(
         ev, features.phone_evidence(ev), gather_whisper(scorer.asr, audio, words)
     )
-    gop = scorer.models["gop"]
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(len(features.PHONES), features.STATE_DIM))
+    intercept = np.zeros(len(features.PHONES))
     np.testing.assert_allclose(
-        features.states_log_posteriors(features.phone_states(x), gop["coef"], gop["intercept"]),
-        features.phone_log_posteriors(x, gop["coef"], gop["intercept"]),
+        features.states_log_posteriors(features.phone_states(x), coef, intercept),
+        features.phone_log_posteriors(x, coef, intercept),
     )
+
+
+def test_classifier_log_posteriors_linear_and_hidden_layer():
+    """Linear weights give the linear log posteriors; a hidden layer standardises the states,
+    applies a ReLU and then the output layer (what sklearn's MLPClassifier computes)."""
+    rng = np.random.default_rng(1)
+    states = rng.normal(size=(5, 8))
+    coef, intercept = rng.normal(size=(len(features.PHONES), 8)), rng.normal(size=39)
+    linear = {"coef": coef, "intercept": intercept}
+    np.testing.assert_allclose(
+        features.classifier_log_posteriors(states, linear),
+        features.states_log_posteriors(states, coef, intercept),
+    )
+    mlp = {
+        "mean": rng.normal(size=8), "scale": rng.uniform(0.5, 2, size=8),
+        "hidden_w": rng.normal(size=(8, 6)), "hidden_b": rng.normal(size=6),
+        "coef": rng.normal(size=(len(features.PHONES), 6)), "intercept": rng.normal(size=39),
+    }  # fmt: skip
+    h = np.maximum((states - mlp["mean"]) / mlp["scale"] @ mlp["hidden_w"] + mlp["hidden_b"], 0)
+    scores = h @ mlp["coef"].T + mlp["intercept"]
+    expected = scores - np.log(np.exp(scores).sum(1, keepdims=True))
+    got = features.classifier_log_posteriors(states, mlp)
+    np.testing.assert_allclose(got, np.maximum(expected, features.GOP_FLOOR))
+    assert not np.allclose(got, features.classifier_log_posteriors(states, linear))
 
 
 def test_base_classifier_separates_good_and_poor_readers(scorer, dev_audio):
@@ -91,7 +117,7 @@ def test_base_classifier_separates_good_and_poor_readers(scorer, dev_audio):
         ev = gather(audio, words, [list(p.phones) for p in lexicon.pronounce(words)])
         pe = features.phone_evidence(ev)
         states = features.base_pooled(scorer.whisper_evidence(audio, words), pe)
-        logp = features.states_log_posteriors(states, base["coef"], base["intercept"])
+        logp = features.classifier_log_posteriors(states, base)
         return pe, logp, features.gop_features(logp, pe, base["norm"])[:, 0]
 
     pe, logp, good = own(GOOD)

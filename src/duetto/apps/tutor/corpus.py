@@ -179,14 +179,16 @@ def whisper_for(utt: Utterance, asr=None):
     return ev
 
 
-def base_states_for(utt: Utterance, asr=None) -> np.ndarray:
+def base_states_for(utt: Utterance, asr=None, layer: int = 0) -> np.ndarray:
     """Whisper *base* encoder states of ``utt`` (frames, 512) float16, cached under
-    ``tutor_base/`` (the same own-length window as the tiny.en evidence)."""
+    ``tutor_base/`` (the same own-length window as the tiny.en evidence). ``layer``: the output
+    of that encoder layer instead of the last (``asr`` then is the model cut after it, see
+    ``whisper_layers``), cached under ``tutor_layers/base_L<layer>/``."""
     from duetto.apps.tutor.whisper_evidence import encoder_states
     from duetto.audio import load_audio
     from duetto.models import cache_dir
 
-    folder = cache_dir() / "tutor_base"
+    folder = cache_dir() / ("tutor_base" if not layer else f"tutor_layers/base_L{layer}")
     path = folder / f"{utt.id}.npy"
     if path.is_file():
         return np.load(path)

@@ -376,7 +376,21 @@ def states_log_posteriors(
     states: np.ndarray, coef: np.ndarray, intercept: np.ndarray
 ) -> np.ndarray:
     """Log posterior of every phone (PHONES order) for each row of pooled ``states``."""
-    scores = states.astype(np.float64) @ coef.T + intercept
+    return _log_softmax(states.astype(np.float64) @ coef.T + intercept)
+
+
+def classifier_log_posteriors(states: np.ndarray, clf: dict) -> np.ndarray:
+    """Log posterior of every phone (PHONES order) for each row of pooled ``states`` from a
+    phone classifier's weights: ``coef``/``intercept`` alone (linear, LDA), or with a ReLU
+    hidden layer in front (``mean``, ``scale`` standardise the states, ``hidden_w``/``hidden_b``)."""
+    if "hidden_w" not in clf:
+        return states_log_posteriors(states, clf["coef"], clf["intercept"])
+    x = (states.astype(np.float64) - clf["mean"]) / clf["scale"]
+    hidden = np.maximum(x @ clf["hidden_w"] + clf["hidden_b"], 0.0)
+    return _log_softmax(hidden @ clf["coef"].T + clf["intercept"])
+
+
+def _log_softmax(scores: np.ndarray) -> np.ndarray:
     scores -= scores.max(1, keepdims=True)
     logp = scores - np.log(np.exp(scores).sum(1, keepdims=True))
     return np.maximum(logp, GOP_FLOOR)

@@ -109,19 +109,17 @@ def load_scorers(path: str | None = None) -> dict:
         )
         # Whisper-state prototype of each well-said phone (see features.prototype_features).
         out["prototypes"] = data["phone.prototypes"] if "phone.prototypes" in data else None
-        # Whisper-GOP phone classifier (see features.gop_features); absent in older weights.
-        out["gop"] = (
-            {k: data[f"phone.gop_{k}"].astype(np.float64) for k in ("coef", "intercept", "norm")}
-            if "phone.gop_coef" in data
-            else None
-        )
-        # The same over the Whisper base encoder's states (weights trained with --base only).
-        out["base_gop"] = (
-            {
-                k: data[f"phone.base_gop_{k}"].astype(np.float64)
-                for k in ("coef", "intercept", "norm")
-            }
-            if "phone.base_gop_coef" in data
-            else None
-        )
+        # Whisper-GOP phone classifiers (see features.gop_features): over tiny.en's states and,
+        # for weights trained with --base, over Whisper base's; absent in older weights. Linear
+        # (coef, intercept) or with a hidden layer (features.classifier_log_posteriors).
+        out["gop"] = _classifier(data, "phone.gop_")
+        out["base_gop"] = _classifier(data, "phone.base_gop_")
+        # Which Whisper base encoder layer those states come from (0: the last).
+        out["base_layer"] = int(data["meta.base_layer"]) if "meta.base_layer" in data else 0
         return out
+
+
+def _classifier(data, prefix: str) -> dict | None:
+    """The arrays named ``prefix<key>`` as {key: float64 array}, or None when there are none."""
+    keys = [k for k in data.files if k.startswith(prefix)]
+    return {k[len(prefix) :]: data[k].astype(np.float64) for k in keys} if keys else None

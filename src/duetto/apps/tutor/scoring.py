@@ -28,6 +28,7 @@ from duetto.apps.tutor.whisper_evidence import (
     gather_whisper,
     transcribe_short,
 )
+from duetto.apps.tutor.whisper_layers import truncated_model
 from duetto.audio import SAMPLE_RATE
 from duetto.errors import DuettoError, EmptyAudioError, NoSpeechError
 
@@ -169,12 +170,23 @@ class Scorer:
         return self.models.get("base_gop") is not None
 
     @property
+    def base_layer(self) -> int:
+        """The Whisper base encoder layer the weights read (0: the last)."""
+        return int(self.models.get("base_layer", 0))
+
+    @property
     def base_asr(self):
+        """Whisper base, cut after :attr:`base_layer` encoder layers when the weights read a
+        middle layer (the cut copy is built once into duetto's cache)."""
         if self._base_asr is None:
             from duetto.asr import load_asr
             from duetto.config import ASRSettings
+            from duetto.models import whisper_model
 
-            self._base_asr = load_asr(ASRSettings(model=BASE_ASR_MODEL))
+            model = BASE_ASR_MODEL
+            if self.base_layer:
+                model = str(truncated_model(whisper_model(BASE_ASR_MODEL), self.base_layer))
+            self._base_asr = load_asr(ASRSettings(model=model))
         return self._base_asr
 
     def score(self, audio: np.ndarray, text: str | None) -> Assessment:
@@ -249,12 +261,12 @@ class Scorer:
             )
         gop = self.models.get("gop")
         if gop is not None:
-            logp = features.phone_log_posteriors(x, gop["coef"], gop["intercept"])
+            logp = features.classifier_log_posteriors(features.phone_states(x), gop)
             x = np.concatenate([x, features.gop_features(logp, pe, gop["norm"])], axis=1)
         base = self.models.get("base_gop")
         if base is not None:
             states = features.base_pooled(wev, pe)
-            logp = features.states_log_posteriors(states, base["coef"], base["intercept"])
+            logp = features.classifier_log_posteriors(states, base)
             x = np.concatenate([x, features.gop_features(logp, pe, base["norm"])], axis=1)
         return pe, x
 

@@ -1,0 +1,98 @@
+"""Whisper encoder states from a middle layer: a CTranslate2 model cut after its first k layers.
+
+CTranslate2's ``encode()`` returns only the last encoder layer, which specialises towards the
+decoder; the middle layers of a speech encoder carry more phonetic detail. A copy of the model
+whose ``model.bin`` keeps only the first k encoder layers (CTranslate2 counts the layers it
+finds) returns layer k's output, through the encoder's final layer norm, at k/n of the cost.
+The copy is built once into the user's cache from the installed model; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import struct
+from pathlib import Path
+
+_LAYER = re.compile(r"^encoder/layer_(\d+)/")
+# The files of a CTranslate2 Whisper folder besides model.bin (copied as they are).
+_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "vocabulary.txt",
+    "vocabulary.json",
+    "preprocessor_config.json",
+)
+
+
+def truncate_model_bin(source: Path, dest: Path, layers: int) -> int:
+    """Copy CTranslate2 ``model.bin`` ``source`` to ``dest`` without the encoder layers from
+    ``layers`` on; returns how many encoder layers the source had."""
+    blob = Path(source).read_bytes()
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        (value,) = struct.unpack_from(fmt, blob, pos)
+        pos += struct.calcsize(fmt)
+        return value
+
+    def string() -> str:
+        nonlocal pos
+        n = take("H")
+        text = blob[pos : pos + n - 1].decode()
+        pos += n
+        return text
+
+    take("I")  # version
+    string()  # spec name
+    take("I")  # revision
+    head_end = pos
+    count = take("I")
+    kept, total = [], 0
+    for _ in range(count):
+        start = pos
+        name = string()
+        ndim = take("B")
+        pos += 4 * ndim
+        take("B")  # dtype
+        nbytes = take("I")
+        pos += nbytes
+        match = _LAYER.match(name)
+        if match:
+            total = max(total, int(match.group(1)) + 1)
+        if not match or int(match.group(1)) < layers:
+            kept.append(blob[start:pos])
+    if not 0 < layers <= total:
+        raise ValueError(f"the model has {total} encoder layers; cannot keep {layers}")
+    with open(dest, "wb") as out:
+        out.write(blob[:head_end])
+        out.write(struct.pack("I", len(kept)))
+        for chunk in kept:
+            out.write(chunk)
+        out.write(blob[pos:])  # aliases
+    return total
+
+
+def truncated_model(source: str | Path, layers: int, cache: str | Path | None = None) -> Path:
+    """A CTranslate2 Whisper folder equal to ``source`` with only its first ``layers`` encoder
+    layers, built once under ``cache`` (default: duetto's cache, ``whisper-layers/``)."""
+    from duetto.models import cache_dir
+
+    source = Path(source)
+    root = Path(cache) if cache is not None else cache_dir() / "whisper-layers"
+    tag = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:8]
+    folder = root / f"{source.name}-{tag}-enc{layers}"
+    if (folder / "model.bin").is_file():
+        return folder
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in _FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, tmp / name)
+    truncate_model_bin(source / "model.bin", tmp / "model.bin", layers)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+    return folder

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import shutil
-import struct
 import sys
 import time
 from pathlib import Path
@@ -53,81 +52,8 @@ CONDITIONS = (("clean", 0, 0, 0.3), ("babble", 0.0, 20.0, 0.5), ("white", 5.0, 2
 
 # ---------------------------------------------------------------- CTranslate2 model.bin
 
-# Type ids in CTranslate2's order (include/ctranslate2/types.h); bfloat16 (5) is not read here.
-_DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16)
-
-
-def read_model_bin(path: str | Path) -> tuple[dict, dict[str, np.ndarray], list[tuple[str, str]]]:
-    """``model.bin`` as (header, variables by name, aliases)."""
-    blob = Path(path).read_bytes()
-    pos = 0
-
-    def take(fmt: str):
-        nonlocal pos
-        (value,) = struct.unpack_from(fmt, blob, pos)
-        pos += struct.calcsize(fmt)
-        return value
-
-    def string() -> str:
-        nonlocal pos
-        n = take("H")
-        text = blob[pos : pos + n - 1].decode()
-        pos += n
-        return text
-
-    header = {"version": take("I"), "name": string(), "revision": take("I")}
-    variables = {}
-    for _ in range(take("I")):
-        name = string()
-        shape = [take("I") for _ in range(take("B"))]
-        dtype = np.dtype(_DTYPES[take("B")])
-        nbytes = take("I")
-        variables[name] = np.frombuffer(blob, dtype, nbytes // dtype.itemsize, pos).reshape(shape)
-        pos += nbytes
-    aliases = [(string(), string()) for _ in range(take("I"))]
-    return header, variables, aliases
-
-
-def write_model_bin(
-    path: str | Path, header: dict, variables: dict[str, np.ndarray], aliases: list
-) -> None:
-    """The inverse of :func:`read_model_bin` (a round trip gives the same bytes)."""
-    type_ids = [np.dtype(d) for d in _DTYPES]
-    with open(path, "wb") as out:
-
-        def string(text: str) -> None:
-            out.write(struct.pack("H", len(text) + 1) + text.encode() + b"\0")
-
-        out.write(struct.pack("I", header["version"]))
-        string(header["name"])
-        out.write(struct.pack("I", header["revision"]))
-        out.write(struct.pack("I", len(variables)))
-        for name, value in variables.items():
-            value = np.asarray(value, order="C")  # (ascontiguousarray would make scalars 1-d)
-            string(name)
-            out.write(struct.pack("B", value.ndim))
-            for dim in value.shape:
-                out.write(struct.pack("I", dim))
-            out.write(struct.pack("B", type_ids.index(value.dtype)))
-            out.write(struct.pack("I", value.nbytes))
-            out.write(value.tobytes())
-        out.write(struct.pack("I", len(aliases)))
-        for alias, name in aliases:
-            string(alias)
-            string(name)
-
-
-def merge_lora(variables: dict[str, np.ndarray], deltas: dict[str, np.ndarray]) -> dict:
-    """``variables`` with low-rank deltas added. ``deltas`` keys are ``"<variable>:<first
-    row>:<end row>:a"`` and ``...:b``: rows ``first:end`` of the variable gain ``b @ a``
-    (computed in float32, stored back in the variable's dtype)."""
-    out = dict(variables)
-    for key in sorted(k for k in deltas if k.endswith(":a")):
-        name, first, end, _ = key.rsplit(":", 3)
-        weight = out[name].astype(np.float32)  # a copy: the loaded arrays are read-only
-        weight[int(first) : int(end)] += deltas[key[:-1] + "b"] @ deltas[key]
-        out[name] = weight.astype(variables[name].dtype)
-    return out
+# model.bin reading, writing and LoRA merging live in the engine (the bank's adapted model).
+from duetto.asr.adapters import merge_lora, read_model_bin, write_model_bin  # noqa: E402, F401
 
 
 def bundled_dir() -> Path:

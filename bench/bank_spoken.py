@@ -69,7 +69,8 @@ def asr_tag(
     prompt_name: str = "",
 ) -> str:
     """Cache tag of an ASR setting ("" for the engine's default: tiny.en, no prompt)."""
-    parts = [] if model == "bundled" else [model]
+    # A model folder is tagged by its name (bench/bank_asr_finetune.py's candidates).
+    parts = [] if model == "bundled" else [Path(model).name if Path(model).is_dir() else model]
     parts += [f"prompt{prompt_name}"] if prompt else []
     parts += [f"beam{beam}"] if beam != 1 else []
     parts += [f"nbest{nbest}"] if nbest > 1 else []

@@ -68,7 +68,10 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
     """Flags that override settings; shared by every command that runs the engine."""
     g = p.add_argument_group("models and settings")
     g.add_argument("--config", help="TOML settings file (default ./duetto.toml or $DUETTO_CONFIG)")
-    g.add_argument("--asr-model", help="'bundled', 'bundled-base', a faster-whisper name or folder")
+    g.add_argument(
+        "--asr-model",
+        help="'bundled', 'bundled-base', 'bundled-bank', a faster-whisper name or folder",
+    )
     g.add_argument("--language", help="spoken language code (multilingual ASR models only)")
     g.add_argument("--llm-model", help="'bundled', a .gguf path, or the model name at --llm-url")
     g.add_argument("--llm-url", help="OpenAI-compatible server base URL, e.g. http://host:8080/v1")

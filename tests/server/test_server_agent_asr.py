@@ -1,13 +1,17 @@
-"""Per-agent ASR choices on the server's one ASR: a bank session is transcribed with the bank's
-prompt, beam and n-best (and its ``completed`` events carry the n-best); the assistant's is not."""
+"""Per-agent ASR choices on the server: a bank session is transcribed by the bank's adapted model
+with its prompt, beam and n-best (and its ``completed`` events carry the n-best); the assistant's
+by the server's one ASR with the server's settings."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from duetto.asr import load_asr
+from duetto.asr.adapters import BANK_MODEL
 from duetto.audio import SAMPLE_RATE
 
 from .conftest import Realtime, realtime_connect
@@ -47,21 +51,32 @@ def test_a_bank_session_decodes_with_the_banks_asr_choices_and_the_assistant_doe
     if "bank" not in server.state.agents:
         pytest.skip("the bank application does not import here")
     monkeypatch.setenv("DUETTO_BANK_DB", str(tmp_path / "bank.sqlite3"))
-    asr = server.state.engine.asr
-    assert server.state.settings.asr.prompt is None and server.state.settings.asr.nbest == 1
+    settings = server.state.settings.asr
+    assert settings.prompt is None and settings.nbest == 1 and settings.model == "bundled"
+    # The bank's sessions share its adapted model (loaded beside the server's on first use),
+    # the assistant's the server's one ASR.
+    engine_asr = server.state.engine.asr
+    bank_asr = load_asr(replace(settings, model=BANK_MODEL))
+    assert bank_asr is not engine_asr and bank_asr.settings.model == BANK_MODEL
     calls: list[dict] = []
-    transcribe = asr.transcribe
 
-    def spy(audio, **kwargs):
-        calls.append(kwargs)
-        return transcribe(audio, **kwargs)
+    def spy_on(asr, name):
+        transcribe = asr.transcribe
 
-    monkeypatch.setattr(asr, "transcribe", spy)  # the one ASR every session shares
+        def spy(audio, **kwargs):
+            calls.append({"asr": name, **kwargs})
+            return transcribe(audio, **kwargs)
+
+        monkeypatch.setattr(asr, "transcribe", spy)
+
+    spy_on(engine_asr, "engine")
+    spy_on(bank_asr, "bank")
     question = speak("Hello, I would like to check the balance of my current account please.")
 
     heard, made, reply = one_turn(server, "bank", question, calls)
     finals = [c for c in made if c.get("nbest") != 1]
     partials = [c for c in made if c.get("nbest") == 1]
+    assert made and all(c.pop("asr") == "bank" for c in made), made
     bank = bank_asr_options(server.state.settings.asr)
     assert bank == {"prompt": ASR_PROMPT, "beam_size": ASR_BEAM_SIZE, "nbest": ASR_NBEST}
     assert finals and all(c == bank for c in finals), made
@@ -75,6 +90,7 @@ def test_a_bank_session_decodes_with_the_banks_asr_choices_and_the_assistant_doe
     assert "customer number" in reply.lower()  # the bank answered: identification first
 
     heard, made, _ = one_turn(server, "assistant", question, calls)
+    assert made and all(c.pop("asr") == "engine" for c in made), made
     assert made and all(c in ({}, {"nbest": 1}) for c in made), made  # the server's settings
     assert {} in made  # the final transcript
     assert "alternatives" not in heard and "balance" in heard["transcript"].lower()

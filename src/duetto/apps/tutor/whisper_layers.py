@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import struct
 from pathlib import Path
 
 _LAYER = re.compile(r"^encoder/layer_(\d+)/")
@@ -29,49 +28,15 @@ _FILES = (
 def truncate_model_bin(source: Path, dest: Path, layers: int) -> int:
     """Copy CTranslate2 ``model.bin`` ``source`` to ``dest`` without the encoder layers from
     ``layers`` on; returns how many encoder layers the source had."""
-    blob = Path(source).read_bytes()
-    pos = 0
+    from duetto.asr.adapters import read_model_bin, write_model_bin
 
-    def take(fmt: str):
-        nonlocal pos
-        (value,) = struct.unpack_from(fmt, blob, pos)
-        pos += struct.calcsize(fmt)
-        return value
-
-    def string() -> str:
-        nonlocal pos
-        n = take("H")
-        text = blob[pos : pos + n - 1].decode()
-        pos += n
-        return text
-
-    take("I")  # version
-    string()  # spec name
-    take("I")  # revision
-    head_end = pos
-    count = take("I")
-    kept, total = [], 0
-    for _ in range(count):
-        start = pos
-        name = string()
-        ndim = take("B")
-        pos += 4 * ndim
-        take("B")  # dtype
-        nbytes = take("I")
-        pos += nbytes
-        match = _LAYER.match(name)
-        if match:
-            total = max(total, int(match.group(1)) + 1)
-        if not match or int(match.group(1)) < layers:
-            kept.append(blob[start:pos])
+    header, variables, aliases = read_model_bin(source)
+    index = {name: int(m.group(1)) for name in variables if (m := _LAYER.match(name))}
+    total = max(index.values(), default=-1) + 1
     if not 0 < layers <= total:
         raise ValueError(f"the model has {total} encoder layers; cannot keep {layers}")
-    with open(dest, "wb") as out:
-        out.write(blob[:head_end])
-        out.write(struct.pack("I", len(kept)))
-        for chunk in kept:
-            out.write(chunk)
-        out.write(blob[pos:])  # aliases
+    kept = {name: value for name, value in variables.items() if index.get(name, -1) < layers}
+    write_model_bin(dest, header, kept, aliases)
     return total
 
 

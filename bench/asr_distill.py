@@ -49,26 +49,42 @@ def labels(args) -> int:
 
     audio_cache = pickle.loads((F.CACHE / "train-audio.pkl").read_bytes())
     train, _, _ = F.speakers_split()
-    done = json.loads(LABELS.read_text()) if LABELS.exists() else {}
-    asr = WhisperASR(ASRSettings(model=str(F.bundled_dir()), threads=1))
+    labels_path = _labels_path(args.teacher)
+    done = json.loads(labels_path.read_text()) if labels_path.exists() else {}
+    model = str(F.bundled_dir()) if args.teacher == "bundled" else args.teacher
+    asr = WhisperASR(ASRSettings(model=model, threads=1))
     started = time.perf_counter()
     for k, u in enumerate(train):
         if u.id in done:
             continue
         done[u.id] = asr.transcribe(audio_cache[u.id][0]).text.strip()
         if k % 100 == 0:
-            LABELS.write_text(json.dumps(done))
+            labels_path.write_text(json.dumps(done))
             print(f"  {k}/{len(train)} ({time.perf_counter() - started:.0f} s)", flush=True)
-    LABELS.write_text(json.dumps(done))
+    labels_path.write_text(json.dumps(done))
     empty = sum(1 for t in done.values() if not t)
     print(f"{len(done)} teacher transcripts ({empty} empty)")
     return 0
 
 
+def _labels_path(teacher: str) -> Path:
+    if teacher == "bundled":
+        return LABELS
+    return F.CACHE / f"teacher-labels-{teacher.replace('/', '_')}.json"
+
+
 def train(args) -> int:
-    """bench/asr_finetune.py's training loop with the teacher's transcripts as targets."""
-    teacher = json.loads(LABELS.read_text())
+    """bench/asr_finetune.py's training loop with the teacher's transcripts as targets; with
+    ``--teacher NAME`` (a model name such as ``bundled-robust``) the labels are that model's and
+    the student starts from its weights (a second round of self-distillation)."""
+    teacher = json.loads(_labels_path(args.teacher).read_text())
     split = F.speakers_split
+    if args.teacher != "bundled":
+        from duetto.asr.adapters import read_model_bin
+        from duetto.models import whisper_model
+
+        start = Path(whisper_model(args.teacher)) / "model.bin"
+        F.load_bundled = lambda: read_model_bin(start)
 
     def pseudo_split():
         train_utts, heldout, babble = split()
@@ -100,7 +116,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("labels")
+    lab = sub.add_parser("labels")
+    lab.add_argument("--teacher", default="bundled", help="the model whose transcripts are targets")
     t = sub.add_parser("train")
     t.add_argument("--name", required=True)
     t.add_argument("--steps", type=int, default=360)
@@ -110,6 +127,7 @@ def main() -> int:
     t.add_argument("--targets", default="q,v")
     t.add_argument("--eval-every", type=int, default=120)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--teacher", default="bundled", help="labels and starting weights (see labels)")
     t.add_argument(
         "--babble-share",
         type=float,

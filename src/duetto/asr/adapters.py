@@ -28,7 +28,14 @@ BANK_DELTAS = Path(__file__).with_name("bank-tiny-en-lora.npz")
 ROBUST_MODEL = "bundled-robust"
 ROBUST_DELTAS = Path(__file__).with_name("robust-tiny-en-lora.npz")
 ADAPTED = {BANK_MODEL: BANK_DELTAS, ROBUST_MODEL: ROBUST_DELTAS}
-MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+# The files of a CTranslate2 Whisper folder besides model.bin (copied as they are).
+MODEL_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "vocabulary.txt",
+    "vocabulary.json",
+    "preprocessor_config.json",
+)
 
 # Type ids in CTranslate2's order (include/ctranslate2/types.h); bfloat16 (5) is not read here.
 _DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16)
@@ -108,27 +115,38 @@ def merge_lora(variables: dict[str, np.ndarray], deltas: dict[str, np.ndarray]) 
     return out
 
 
-def adapted_model(base: str | Path, deltas: str | Path, folder: str | Path) -> Path:
-    """A CTranslate2 model folder ``folder``: the model in ``base`` with ``deltas`` (an
-    ``.npz`` of :func:`merge_lora` deltas) merged. Written once (atomically, so a crash leaves
-    no half model); later calls return it as it is."""
+def derived_model(base: str | Path, folder: str | Path, transform) -> Path:
+    """A CTranslate2 model folder ``folder``: the model in ``base`` with its ``model.bin``
+    variables passed through ``transform`` (a dict of arrays in, a dict out) and its other
+    files copied. Written once (atomically, so a crash leaves no half model); later calls
+    return it as it is."""
     folder = Path(folder)
     if (folder / "model.bin").is_file():
         return folder
     base = Path(base)
     header, variables, aliases = read_model_bin(base / "model.bin")
-    with np.load(deltas) as f:
-        merged = merge_lora(variables, {k: f[k] for k in f.files})
+    variables = transform(variables)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name in MODEL_FILES:
-        if (base / name).exists():
+        if (base / name).is_file():
             shutil.copy(base / name, tmp / name)
-    write_model_bin(tmp / "model.bin", header, merged, aliases)
+    write_model_bin(tmp / "model.bin", header, variables, aliases)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
+
+
+def adapted_model(base: str | Path, deltas: str | Path, folder: str | Path) -> Path:
+    """A CTranslate2 model folder ``folder``: the model in ``base`` with ``deltas`` (an
+    ``.npz`` of :func:`merge_lora` deltas) merged, made once by :func:`derived_model`."""
+
+    def merged(variables: dict) -> dict:
+        with np.load(deltas) as f:
+            return merge_lora(variables, {k: f[k] for k in f.files})
+
+    return derived_model(base, folder, merged)
 
 
 def bundled_adapted(name: str) -> Path:

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 _LAYER = re.compile(r"^encoder/layer_(\d+)/")
-# The files of a CTranslate2 Whisper folder besides model.bin (copied as they are).
-_FILES = (
-    "config.json",
-    "tokenizer.json",
-    "vocabulary.txt",
-    "vocabulary.json",
-    "preprocessor_config.json",
-)
+
+
+def _first_layers(variables: dict, layers: int) -> tuple[dict, int]:
+    """``variables`` without the encoder layers from ``layers`` on, and how many encoder layers
+    there were."""
+    index = {name: int(m.group(1)) for name in variables if (m := _LAYER.match(name))}
+    total = max(index.values(), default=-1) + 1
+    if not 0 < layers <= total:
+        raise ValueError(f"the model has {total} encoder layers; cannot keep {layers}")
+    kept = {name: value for name, value in variables.items() if index.get(name, -1) < layers}
+    return kept, total
 
 
 def truncate_model_bin(source: Path, dest: Path, layers: int) -> int:
@@ -31,11 +33,7 @@ def truncate_model_bin(source: Path, dest: Path, layers: int) -> int:
     from duetto.asr.adapters import read_model_bin, write_model_bin
 
     header, variables, aliases = read_model_bin(source)
-    index = {name: int(m.group(1)) for name in variables if (m := _LAYER.match(name))}
-    total = max(index.values(), default=-1) + 1
-    if not 0 < layers <= total:
-        raise ValueError(f"the model has {total} encoder layers; cannot keep {layers}")
-    kept = {name: value for name, value in variables.items() if index.get(name, -1) < layers}
+    kept, total = _first_layers(variables, layers)
     write_model_bin(dest, header, kept, aliases)
     return total
 
@@ -43,21 +41,11 @@ def truncate_model_bin(source: Path, dest: Path, layers: int) -> int:
 def truncated_model(source: str | Path, layers: int, cache: str | Path | None = None) -> Path:
     """A CTranslate2 Whisper folder equal to ``source`` with only its first ``layers`` encoder
     layers, built once under ``cache`` (default: duetto's cache, ``whisper-layers/``)."""
+    from duetto.asr.adapters import derived_model
     from duetto.models import cache_dir
 
     source = Path(source)
     root = Path(cache) if cache is not None else cache_dir() / "whisper-layers"
     tag = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:8]
     folder = root / f"{source.name}-{tag}-enc{layers}"
-    if (folder / "model.bin").is_file():
-        return folder
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in _FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, tmp / name)
-    truncate_model_bin(source / "model.bin", tmp / "model.bin", layers)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
-    return folder
+    return derived_model(source, folder, lambda variables: _first_layers(variables, layers)[0])

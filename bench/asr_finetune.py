@@ -476,6 +476,34 @@ def evaluate_heldout(name: str, model_dir: str, clips: dict) -> dict:
     return result
 
 
+def optimiser(params, lr: float, steps: int):
+    """AdamW (no weight decay) and its schedule: 5% linear warm-up, then linear decay to 0."""
+    import torch
+
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    warmup = max(steps // 20, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+    )
+    return opt, sched
+
+
+def train_step(model, opt, sched, mels, inp, tgt, mask) -> float:
+    """One optimiser step on the cross-entropy of the masked target tokens; the loss."""
+    import torch
+
+    logits = model.decode(inp, model.encode(mels))
+    nll = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none"
+    )
+    loss = (nll * mask.reshape(-1)).sum() / mask.sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
 def train(args) -> int:
     """LoRA training with per-utterance noise; a merged model and held-out WER every
     ``--eval-every`` steps (and at step 0, the bundled model)."""
@@ -502,11 +530,7 @@ def train(args) -> int:
     if args.eval_every and not (CACHE / "runs" / "heldout-bundled.json").exists():
         res = evaluate_heldout("bundled", str(bundled_dir()), clips)
         (CACHE / "runs" / "heldout-bundled.json").write_text(json.dumps(res))
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = max(args.steps // 20, 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup)))
-    )
+    opt, sched = optimiser(params, args.lr, args.steps)
     order, cursor, started, losses = rng.permutation(len(train_utts)), 0, time.perf_counter(), []
     for step in range(1, args.steps + 1):
         items = []
@@ -518,17 +542,7 @@ def train(args) -> int:
             audio, segments = audio_cache[u.id]
             mixed, _ = augment(audio, segments, u.speaker, babble, rng)
             items.append((mixed, u.text))
-        mels, inp, tgt, mask = batch_tensors(items, extractor, tok)
-        logits = model.decode(inp, model.encode(mels))
-        nll = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none"
-        )
-        loss = (nll * mask.reshape(-1)).sum() / mask.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss))
+        losses.append(train_step(model, opt, sched, *batch_tensors(items, extractor, tok)))
         if step % 10 == 0:
             rate = (time.perf_counter() - started) / step
             print(f"step {step}/{args.steps} loss {np.mean(losses[-10:]):.3f} "

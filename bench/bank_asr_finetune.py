@@ -332,7 +332,7 @@ def train(args) -> int:
 
     import torch
 
-    from asr_finetune import build_model, lora_state, read_model_bin
+    from asr_finetune import build_model, lora_state, optimiser, read_model_bin, train_step
 
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     torch.manual_seed(args.seed)
@@ -354,11 +354,7 @@ def train(args) -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     print(f"{device}: LoRA rank {args.rank} on {args.targets}: {sum(p.numel() for p in params)} "
           f"parameters", flush=True)  # fmt: skip
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = max(args.steps // 20, 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup)))
-    )
+    opt, sched = optimiser(params, args.lr, args.steps)
     batches = Batches(data, args.batch, args.seed, args.so_share)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(batches, range(1, args.steps + 1)), batch_size=None,
@@ -370,17 +366,8 @@ def train(args) -> int:
     losses: dict[str, list] = {"bank": [], "so": []}
     started = time.perf_counter()
     for step, (kind, mels, inp, tgt, mask) in enumerate(loader, 1):
-        mels, inp, tgt, mask = (x.to(device) for x in (mels, inp, tgt, mask))
-        logits = model.decode(inp, model.encode(mels))
-        nll = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none"
-        )
-        loss = (nll * mask.reshape(-1)).sum() / mask.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses[kind].append(float(loss.detach()))
+        tensors = (x.to(device) for x in (mels, inp, tgt, mask))
+        losses[kind].append(train_step(model, opt, sched, *tensors))
         if step % 20 == 0:
             rate = (time.perf_counter() - started) / step
             row = {

@@ -39,8 +39,9 @@ class Responder(Protocol):
     empty unless ``asr.nbest`` > 1 gave some). A responder with an ``asr_options`` mapping
     (``prompt``, ``beam_size``, ``nbest``) has its own turns transcribed with them, per call on
     the engine's one ASR (partials take only the prompt), whatever the server's settings. A
-    responder with an ``asr_model`` (a model name, as ``asr.model`` takes) has its turns
-    transcribed by that model instead, loaded once per process beside the engine's.
+    responder with an ``asr_model`` (a model name, as ``asr.model`` takes) has its turns in
+    ``duetto serve`` transcribed by that model instead, loaded once per process beside the
+    engine's (a CLI that runs one responder sets ``asr.model`` itself, as ``duetto bank`` does).
     """
 
     def respond(self, user_text: str, *, context: str | None = None) -> Iterator[str]: ...

@@ -91,10 +91,9 @@ class WhisperASR:
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
         # beam_size None: the settings' beam, resolved in _decode (which benches call directly).
-        beam = beam_size
-        out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam)
+        out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam_size)
         if self.settings.loop_guard and temperature == 0:
-            out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam)
+            out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam_size)
         return _filter_words(out, audio, self.settings) if filtering else out
 
     def _guard_loops(

@@ -12,8 +12,9 @@ from duetto.dialogue import Responder
 
 def server_agent(settings: Settings) -> Responder:
     """A fresh call: its own identification, pending transfer and memory. Its turns are
-    transcribed with the bank's ASR choices over the session's settings (prompt, beam, n-best:
-    ``BankResponder.asr_options``), per call on the server's one ASR."""
+    transcribed with the bank's ASR choices over the session's settings: its model
+    (``BankResponder.asr_model``, loaded once beside the server's) and prompt, beam and n-best
+    (``BankResponder.asr_options``)."""
     from duetto.apps.bank.cli import build_agent
     from duetto.apps.bank.responder import BankResponder
 

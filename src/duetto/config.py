@@ -84,6 +84,14 @@ class ASRSettings:
     # word. 20 dB parts the two on speechocean762 train (clean clips 25.5 dB and up, babble at
     # 10 dB 18.7 dB and under; docs/robustness.md). None: filter every transcript.
     filter_below_snr_db: float | None = None
+    # Noisy rooms: a learned word filter (duetto.asr.word_filter): "learned" for the shipped
+    # logistic regression (trained on speechocean762 train mixtures, bench/word_filter.py), or
+    # an npz path. It drops words it judges not the user's (background talkers); it also obeys
+    # filter_below_snr_db, and combines with the two fixed cuts above. None: off.
+    word_filter: str | None = None
+    # Its decision threshold (probability the word is the user's); None: the one in the npz,
+    # chosen on held-out train speakers (docs/robustness.md).
+    word_filter_threshold: float | None = None
     # Final transcripts also carry the beam's k best hypotheses with their mean token
     # log-probabilities (Transcription.alternatives), from the same beam search (beam at least
     # k), for responders that weigh them (the bank's intent: docs/bank.md). Partials never pay

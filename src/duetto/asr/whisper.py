@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from duetto.asr import Segment, Transcription
+from duetto.asr.word_filter import LearnedWordFilter
 from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies
 from duetto.config import ASRSettings, auto_threads
 from duetto.errors import ModelNotFoundError
@@ -61,6 +62,9 @@ class WhisperASR:
             ) from None
         self.load_seconds = time.perf_counter() - started
         self.multilingual = self.model.model.is_multilingual
+        self.word_filter = (
+            LearnedWordFilter.load(settings.word_filter) if settings.word_filter else None
+        )
 
     def transcribe(
         self,
@@ -82,9 +86,13 @@ class WhisperASR:
         at rising temperature; with a word filter set, the unlikely or quiet words are dropped
         (their text too): on the trimmed window the transcript's words are aligned for that
         (cheap), unless the caller asked for ``words``, which always come from faster-whisper's
-        standard path. With ``settings.filter_below_snr_db`` the filters skip audio estimated
-        cleaner than it."""
-        filtering = self.settings.min_word_prob > 0 or self.settings.min_word_level_db is not None
+        standard path. ``settings.word_filter`` adds the learned filter (duetto.asr.word_filter).
+        With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it."""
+        filtering = (
+            self.settings.min_word_prob > 0
+            or self.settings.min_word_level_db is not None
+            or self.word_filter is not None
+        )
         gate = self.settings.filter_below_snr_db
         if filtering and gate is not None and estimated_snr(audio) >= gate:
             filtering = False  # clean enough: every word stays
@@ -94,7 +102,7 @@ class WhisperASR:
         out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam_size)
         if self.settings.loop_guard and temperature == 0:
             out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam_size)
-        return _filter_words(out, audio, self.settings) if filtering else out
+        return _filter_words(out, audio, self.settings, self.word_filter) if filtering else out
 
     def _guard_loops(
         self, out, audio, words, prompt, language, align, nbest, beam
@@ -286,13 +294,29 @@ def estimated_snr(audio: np.ndarray) -> float:
     return float(10 * np.log10(np.percentile(energy, 95) / np.percentile(energy, 10)))
 
 
-def _filter_words(out: Transcription, audio: np.ndarray, settings: ASRSettings) -> Transcription:
-    """Drop the words below ``settings.min_word_prob`` or quieter than
-    ``settings.min_word_level_db`` under the utterance's loud level; the text is what is left."""
+def _filter_words(
+    out: Transcription,
+    audio: np.ndarray,
+    settings: ASRSettings,
+    learned: LearnedWordFilter | None = None,
+) -> Transcription:
+    """Drop the words below ``settings.min_word_prob``, quieter than
+    ``settings.min_word_level_db`` under the utterance's loud level, or that the ``learned``
+    filter judges not the user's (at ``settings.word_filter_threshold``, or its own); the text is
+    what is left."""
     loud = loud_level_db(audio) if settings.min_word_level_db is not None else 0.0
+    learned_keep: set[int] = set()
+    if learned is not None:
+        words = [w for seg in out.segments for w in seg.words]
+        no_speech = max((seg.no_speech_prob for seg in out.segments), default=0.0)
+        cut = settings.word_filter_threshold
+        mask = learned.keep(words, audio, no_speech, None if cut is None else float(cut))
+        learned_keep = {id(w) for w, k in zip(words, mask, strict=True) if k}
 
     def keep(w: Word) -> bool:
         if w.probability < settings.min_word_prob:
+            return False
+        if learned is not None and id(w) not in learned_keep:
             return False
         if settings.min_word_level_db is None:
             return True

@@ -1,0 +1,152 @@
+"""A learned word filter for noisy rooms: "is this recognized word the user's?"
+
+Whisper writes down background talkers' words; they come out as unsure, short, quiet-ish words
+in noisy clips. A logistic regression over a few cues of each aligned word (its probability and
+its neighbours', its level against the utterance's loud level and noise floor, its duration, the
+clip's blind SNR, the transcript's mean probability and no-speech probability) gives the
+probability that the word is the target speaker's; words under the threshold are dropped.
+
+The weights ship as a small npz (``word-filter.npz`` beside this file), trained by
+``bench/word_filter.py`` on speechocean762 *train* speakers only (docs/robustness.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies
+from duetto.errors import ModelNotFoundError
+from duetto.frames import Word
+
+SHIPPED = Path(__file__).with_name("word-filter.npz")
+# The order of the columns word_features returns; the npz names them too, checked on load.
+FEATURES = (
+    "prob",
+    "log_prob",
+    "level_vs_loud_db",
+    "level_vs_floor_db",
+    "duration_s",
+    "snr_db",
+    "prev_prob",
+    "next_prob",
+    "mean_prob",
+    "no_speech_prob",
+    "edge",
+    "words_per_s",
+    "chars",
+    "log_prob_x_snr",
+)
+PROB_FLOOR = 1e-3  # log of a probability of 0 would be -inf
+
+
+def word_features(
+    words: Sequence[Word], audio: np.ndarray, no_speech_prob: float = 0.0
+) -> np.ndarray:
+    """One row of FEATURES per word of one transcript of ``audio`` (16 kHz mono)."""
+    n = len(words)
+    if n == 0:
+        return np.zeros((0, len(FEATURES)))
+    energy_db = 10 * np.log10(frame_energies(audio) + 1e-10)
+    loud = float(np.percentile(energy_db, 95))
+    floor = float(np.percentile(energy_db, 10))
+    snr = float(np.clip(loud - floor, 0.0, 40.0)) if len(audio) >= 4 * LEVEL_FRAME else 30.0
+    probs = np.array([w.probability for w in words], np.float64)
+    log_probs = np.log(np.maximum(probs, PROB_FLOOR))
+    levels = np.array([_level_db(energy_db, w.start, w.end) for w in words])
+    duration = len(audio) / SAMPLE_RATE
+    position = np.arange(n) / max(n - 1, 1)
+    rows = np.column_stack(
+        [
+            probs,
+            log_probs,
+            np.clip(levels - loud, -40.0, 10.0),
+            np.clip(levels - floor, -10.0, 50.0),
+            np.clip([w.end - w.start for w in words], 0.0, 2.0),
+            np.full(n, snr),
+            np.concatenate([[1.0], probs[:-1]]),
+            np.concatenate([probs[1:], [1.0]]),
+            np.full(n, probs.mean()),
+            np.full(n, no_speech_prob),
+            np.abs(position - 0.5) * 2 if n > 1 else np.zeros(n),
+            np.full(n, min(n / max(duration, 0.5), 8.0)),
+            np.clip([len(w.word) for w in words], 0, 15),
+            log_probs * snr / 20.0,
+        ]
+    )
+    return rows
+
+
+def _level_db(energy_db: np.ndarray, start: float, end: float) -> float:
+    """Mean frame power in dB over [start, end] (one frame at least)."""
+    a = min(int(start * SAMPLE_RATE) // LEVEL_FRAME, len(energy_db) - 1)
+    b = max(int(np.ceil(end * SAMPLE_RATE / LEVEL_FRAME)), a + 1)
+    power = np.power(10.0, energy_db[a:b] / 10)
+    return float(10 * np.log10(power.mean() + 1e-10))
+
+
+class LearnedWordFilter:
+    """Logistic regression over word_features; ``keep`` says which words to keep."""
+
+    def __init__(self, mean, scale, coef, bias: float, threshold: float):
+        self.mean = np.asarray(mean, np.float64)
+        self.scale = np.asarray(scale, np.float64)
+        self.coef = np.asarray(coef, np.float64)
+        self.bias = float(bias)
+        self.threshold = float(threshold)
+
+    @classmethod
+    def load(cls, spec: str = "learned") -> LearnedWordFilter:
+        """``spec``: "learned" for the shipped weights, or a path to an npz of the same form."""
+        return _load(str(SHIPPED if spec == "learned" else Path(spec).expanduser()))
+
+    def save(self, path: str | Path) -> None:
+        np.savez(
+            path,
+            features=np.array(FEATURES),
+            mean=self.mean,
+            scale=self.scale,
+            coef=self.coef,
+            bias=np.float64(self.bias),
+            threshold=np.float64(self.threshold),
+        )
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """P(the word is the target speaker's) for each row of ``features``."""
+        z = ((features - self.mean) / self.scale) @ self.coef + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def keep(
+        self,
+        words: Sequence[Word],
+        audio: np.ndarray,
+        no_speech_prob: float = 0.0,
+        threshold: float | None = None,
+    ) -> np.ndarray:
+        """A boolean per word: True to keep it (probability of being the user's >= threshold)."""
+        if not words:
+            return np.zeros(0, bool)
+        cut = self.threshold if threshold is None else threshold
+        return self.probabilities(word_features(words, audio, no_speech_prob)) >= cut
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> LearnedWordFilter:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except OSError as exc:
+        raise ModelNotFoundError(
+            f"could not read word filter '{path}': {exc}",
+            "use asr.word_filter='learned' or an npz written by bench/word_filter.py",
+        ) from None
+    if tuple(str(f) for f in data["features"]) != FEATURES:
+        raise ModelNotFoundError(
+            f"word filter '{path}' was trained on other features",
+            "retrain it with bench/word_filter.py",
+        )
+    return LearnedWordFilter(
+        data["mean"], data["scale"], data["coef"], float(data["bias"]), float(data["threshold"])
+    )

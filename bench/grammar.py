@@ -53,8 +53,10 @@ def main() -> None:
         "--insertions",
         choices=("auto", "on", "off"),
         default="auto",
-        help="propose missing words (auto: only with --rerank)",
+        help="propose missing words (auto: the corrector's default, on)",
     )
+    parser.add_argument("--trigram-weight", type=float, default=None,
+                        help="share of the trigram model in an edit's gain (default: the corrector's)")  # fmt: skip
     parser.add_argument("--no-commas", action="store_true")
     parser.add_argument("--no-sentence-capitals", action="store_true")
     parser.add_argument(
@@ -123,7 +125,11 @@ def _corrector(args):
         if args.shortlist is not None:
             options["shortlist"] = args.shortlist
         reranker = GemmaReranker(**options)
-    return GrammarCorrector(margin, insertions={"auto": None, "on": True, "off": False}[args.insertions], commas=not args.no_commas,
+    if args.trigram_weight is not None:
+        options = {"trigram_weight": args.trigram_weight}
+    else:
+        options = {}
+    return GrammarCorrector(margin, **options, insertions={"auto": None, "on": True, "off": False}[args.insertions], commas=not args.no_commas,
                             sentence_capitals=not args.no_sentence_capitals,
                             reranker=reranker)  # fmt: skip
 

@@ -68,7 +68,7 @@ def test_insertions_are_rendered_before_the_word():
 
 def test_clause_comma_before_but_and_not_after_nothing():
     assert correct("I like it but she does not.").corrected == "I like it, but she does not."
-    assert correct("I want nothing but rest.").corrected == "I want nothing but rest."
+    assert correct("I want nothing but peace.").corrected == "I want nothing but peace."
     assert correct("This is the house in which I live.").corrected == (
         "This is the house in which I live."
     )
@@ -102,3 +102,29 @@ def test_two_words_written_as_one_become_one_edit():
     (edit,) = edits
     assert (edit.kind, edit.original, edit.correction) == ("compound", "some thing", "something")
     assert (edit.start, edit.end) == (2, 4)
+
+
+def test_trigram_model_prefers_grammatical_continuations():
+    from duetto.apps.tutor.trigram import NO_WORD, trigram_model
+
+    lm = trigram_model()
+    ids = {w: lm.word_id(w) for w in ("she", "has", "have", "two", "cats", "cat")}
+    assert NO_WORD not in ids.values() and lm.word_id("xyzzyq") == NO_WORD
+    # History nearest first: P(two | she has) > P(two | she have).
+    assert lm.logp(ids["two"], (ids["has"], ids["she"])) > lm.logp(
+        ids["two"], (ids["have"], ids["she"])
+    )
+    assert lm.logp(ids["cats"], (ids["two"],)) > lm.logp(ids["cat"], (ids["two"],))
+    assert -30 < lm.logp(ids["cat"], ()) < 0  # natural log of a probability
+
+
+def test_missing_article_is_inserted_with_the_trigram_model():
+    from duetto.apps.tutor.grammar import GrammarCorrector
+
+    fix = correct("She bought car yesterday.")
+    assert fix.corrected == "She bought a car yesterday."
+    (edit,) = fix.edits
+    assert (edit.kind, edit.original, edit.correction) == ("missing article", "", "a")
+    # The bigram model alone (the earlier default) cannot tell, so it inserts nothing.
+    bigram_only = GrammarCorrector(trigram_weight=0.0, insertions=False)
+    assert bigram_only.correct("She bought car yesterday.").corrected == "She bought car yesterday."

@@ -27,6 +27,21 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jfleg"
 CONTRACTION = re.compile(r"^(\w+?)(n't|'s|'m|'re|'ve|'ll|'d)$", re.IGNORECASE)
 
 
+CLITIC = re.compile(r"^(n't|'s|'m|'re|'ve|'ll|'d)$", re.IGNORECASE)
+
+
+def joined_contractions(tokens: list[str]) -> list[str]:
+    """JFLEG's split contractions written as people type them ("do n't" -> "don't"), the form
+    the corrector and its language model know; :func:`jfleg_tokens` splits them back."""
+    out: list[str] = []
+    for token in tokens:
+        if CLITIC.match(token) and out and out[-1].isalpha():
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
 def jfleg_tokens(tokens: list[str]) -> list[str]:
     """The corrector's tokens split the way JFLEG's references are ("don't" -> "do n't")."""
     out = []
@@ -84,7 +99,7 @@ def main() -> None:
     hyps, times, kinds = [], [], collections.Counter()
     for line in src:
         t = time.perf_counter()
-        tokens, edits = corrector.correct_tokens(line.split())
+        tokens, edits = corrector.correct_tokens(joined_contractions(line.split()))
         times.append(time.perf_counter() - t)
         hyps.append(" ".join(jfleg_tokens(tokens)))
         kinds.update(e.kind for e in edits)

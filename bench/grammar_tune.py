@@ -15,7 +15,7 @@ import math
 
 from duetto.apps.tutor.gleu import corpus_gleu
 from duetto.apps.tutor.grammar import MARGIN, GrammarCorrector
-from grammar import DATA, jfleg_tokens
+from grammar import DATA, jfleg_tokens, joined_contractions
 
 GRID = {
     "spelling": (0.0, 1.0, 2.0, 3.0, 4.0),
@@ -44,7 +44,7 @@ def main() -> None:
 
     def score(margin: dict[str, float]) -> float:
         corrector = GrammarCorrector(margin, insertions=True, **options)
-        hyps = [" ".join(jfleg_tokens(corrector.correct_tokens(s.split())[0])) for s in src]
+        hyps = [" ".join(jfleg_tokens(corrector.correct_tokens(joined_contractions(s.split()))[0])) for s in src]
         return corpus_gleu(src, hyps, refs, args.iterations)
 
     margin = dict(MARGIN)

@@ -92,6 +92,10 @@ class ASRSettings:
     # Its decision threshold (probability the word is the user's); None: the one in the npz,
     # chosen on held-out train speakers (docs/robustness.md).
     word_filter_threshold: float | None = None
+    # Noisy rooms: decode audio estimated under filter_below_snr_db with this beam (clean audio
+    # keeps beam_size). Beam 5 on babble: held-out train speakers 50.3 -> 49.2% at 5 dB, with
+    # the learned filter 46.3 -> 45.2% (docs/robustness.md). None: off; needs the gate.
+    noisy_beam_size: int | None = None
     # Final transcripts also carry the beam's k best hypotheses with their mean token
     # log-probabilities (Transcription.alternatives), from the same beam search (beam at least
     # k), for responders that weigh them (the bank's intent: docs/bank.md). Partials never pay

@@ -87,15 +87,21 @@ class WhisperASR:
         (their text too): on the trimmed window the transcript's words are aligned for that
         (cheap), unless the caller asked for ``words``, which always come from faster-whisper's
         standard path. ``settings.word_filter`` adds the learned filter (duetto.asr.word_filter).
-        With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it."""
+        With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it,
+        and audio under it is decoded with ``settings.noisy_beam_size`` when that is set (a
+        ``beam_size`` given here wins)."""
         filtering = (
             self.settings.min_word_prob > 0
             or self.settings.min_word_level_db is not None
             or self.word_filter is not None
         )
         gate = self.settings.filter_below_snr_db
-        if filtering and gate is not None and estimated_snr(audio) >= gate:
-            filtering = False  # clean enough: every word stays
+        noisy_beam = self.settings.noisy_beam_size if beam_size is None else None
+        if gate is not None and (filtering or noisy_beam):
+            if estimated_snr(audio) >= gate:
+                filtering = False  # clean enough: every word stays, the usual beam
+            elif noisy_beam:
+                beam_size = int(noisy_beam)
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
         # beam_size None: the settings' beam, resolved in _decode (which benches call directly).

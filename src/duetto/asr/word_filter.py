@@ -88,15 +88,25 @@ def _level_db(energy_db: np.ndarray, start: float, end: float) -> float:
     return float(10 * np.log10(power.mean() + 1e-10))
 
 
-class LearnedWordFilter:
-    """Logistic regression over word_features; ``keep`` says which words to keep."""
+def expand(z: np.ndarray, degree: int) -> np.ndarray:
+    """Standardized features ``z`` (rows), with every pairwise product and square for degree 2."""
+    if degree == 1:
+        return z
+    i, j = np.triu_indices(z.shape[1])
+    return np.concatenate([z, z[:, i] * z[:, j]], axis=1)
 
-    def __init__(self, mean, scale, coef, bias: float, threshold: float):
+
+class LearnedWordFilter:
+    """Logistic regression over word_features (degree 2: and their pairwise products);
+    ``keep`` says which words to keep."""
+
+    def __init__(self, mean, scale, coef, bias: float, threshold: float, degree: int = 1):
         self.mean = np.asarray(mean, np.float64)
         self.scale = np.asarray(scale, np.float64)
         self.coef = np.asarray(coef, np.float64)
         self.bias = float(bias)
         self.threshold = float(threshold)
+        self.degree = int(degree)
 
     @classmethod
     def load(cls, spec: str = "learned") -> LearnedWordFilter:
@@ -112,11 +122,12 @@ class LearnedWordFilter:
             coef=self.coef,
             bias=np.float64(self.bias),
             threshold=np.float64(self.threshold),
+            degree=np.int64(self.degree),
         )
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """P(the word is the target speaker's) for each row of ``features``."""
-        z = ((features - self.mean) / self.scale) @ self.coef + self.bias
+        z = expand((features - self.mean) / self.scale, self.degree) @ self.coef + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def keep(
@@ -147,6 +158,12 @@ def _load(path: str) -> LearnedWordFilter:
             f"word filter '{path}' was trained on other features",
             "retrain it with bench/word_filter.py",
         )
+    degree = int(data["degree"]) if "degree" in data else 1
     return LearnedWordFilter(
-        data["mean"], data["scale"], data["coef"], float(data["bias"]), float(data["threshold"])
+        data["mean"],
+        data["scale"],
+        data["coef"],
+        float(data["bias"]),
+        float(data["threshold"]),
+        degree,
     )

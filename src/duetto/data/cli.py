@@ -103,6 +103,23 @@ def register(sub) -> None:
         default=None,
         help="word filters only on audio whose estimated SNR is under this many dB (e.g. 20)",
     )
+    p.add_argument(
+        "--word-filter",
+        default=None,
+        help="learned word filter: 'learned' (shipped) or an npz path (asr.word_filter)",
+    )
+    p.add_argument(
+        "--word-filter-threshold",
+        type=float,
+        default=None,
+        help="its threshold on P(the word is the speaker's) (default: the npz's own)",
+    )
+    p.add_argument(
+        "--noisy-beam-size",
+        type=int,
+        default=None,
+        help="beam for audio under --filter-below-snr (asr.noisy_beam_size; e.g. 5)",
+    )
     p.add_argument("--model", default="bundled", help="ASR model (asr.model; e.g. base)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
@@ -256,6 +273,9 @@ def cmd_eval_asr(args) -> int:
         loop_guard=args.loop_guard,
         min_word_level_db=args.min_word_level,
         filter_below_snr_db=args.filter_below_snr,
+        word_filter=args.word_filter,
+        word_filter_threshold=args.word_filter_threshold,
+        noisy_beam_size=args.noisy_beam_size,
         model=args.model,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)

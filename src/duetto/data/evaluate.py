@@ -61,6 +61,12 @@ class EvalConfig:
     min_word_level_db: float | None = None
     # ... only on audio whose blind SNR estimate is under this many dB (None: on all audio).
     filter_below_snr_db: float | None = None
+    # ... and the learned word filter: "learned" (shipped) or an npz path (None: off), at its
+    # own threshold or this one.
+    word_filter: str | None = None
+    word_filter_threshold: float | None = None
+    # ... and decode audio under filter_below_snr_db with this beam (None: beam_size always).
+    noisy_beam_size: int | None = None
     model: str = "bundled"  # the ASR model (asr.model)
 
     def __post_init__(self):
@@ -84,6 +90,12 @@ class EvalConfig:
             parts += [f"min-word-level={self.min_word_level_db:g}dB"]
         if self.filter_below_snr_db is not None:
             parts += [f"filter-below-snr={self.filter_below_snr_db:g}dB"]
+        if self.word_filter is not None:
+            parts += [f"word-filter={self.word_filter}"]
+        if self.word_filter_threshold is not None:
+            parts += [f"word-filter-threshold={self.word_filter_threshold:g}"]
+        if self.noisy_beam_size is not None:
+            parts += [f"noisy-beam={self.noisy_beam_size}"]
         parts += [f"model={self.model}"] if self.model != "bundled" else []
         return ",".join(parts) or "baseline"
 
@@ -249,6 +261,9 @@ class Evaluator:
                 min_word_prob=config.min_word_prob,
                 min_word_level_db=config.min_word_level_db,
                 filter_below_snr_db=config.filter_below_snr_db,
+                word_filter=config.word_filter,
+                word_filter_threshold=config.word_filter_threshold,
+                noisy_beam_size=config.noisy_beam_size,
             )
         )
         self.vad = load_vad()

@@ -24,9 +24,12 @@ speaker), seed 0, ``mix_at_snr`` on VAD-active speech.
     R="nice -n 10 .venv/bin/python bench/word_filter.py"
     $R prepare --set fit; $R prepare --set held
     $R decode --set fit; $R decode --set held
-    $R fit                                   # logistic regression on fit, threshold on held
-    $R decode --set dev; $R score --set dev  # dev, once
-    $R decode --set held --beam 5; $R score --set held --beam 5   # beam search, train side
+    $R cv                                    # the model form, on fit alone
+    $R fit --degree 2 --l2 0.01              # fitted on fit, threshold on held (the rule)
+    $R decode --set held --beam 5; $R score --set held --noisy-beam 5 --all   # beam 5 under the gate
+    $R decode --set dev; $R score --set dev  # dev, once per finalist
+    $R decode --set dev --beam 5 --conditions "babble 5;..."; $R score --set dev --noisy-beam 5
+    $R decode --set held --beam 5 --nbest 5 ...; $R score --set held --noisy-beam 5 --mbr 5
 
 Caches in ``~/.cache/duetto/wordfilter/``; the weights go to src/duetto/asr/word-filter.npz.
 """
@@ -145,8 +148,9 @@ def prepare(args) -> int:
     return 0
 
 
-def _decodes(set_name: str, beam: int) -> Path:
-    return CACHE / f"{set_name}-{MODEL}-beam{beam}.jsonl"
+def _decodes(set_name: str, beam: int, nbest: int = 1) -> Path:
+    more = f"-nbest{nbest}" if nbest > 1 else ""
+    return CACHE / f"{set_name}-{MODEL}-beam{beam}{more}.jsonl"
 
 
 def decode(args) -> int:
@@ -158,7 +162,7 @@ def decode(args) -> int:
     if args.conditions:
         wanted = {c.strip() for c in args.conditions.split(";")}
         rows = [r for r in rows if r["condition"] in wanted]
-    out_path = _decodes(args.set, args.beam)
+    out_path = _decodes(args.set, args.beam, args.nbest)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["id"], r["condition"]) for r in _read(out_path)}
     asr = WhisperASR(ASRSettings(model=MODEL, threads=1, beam_size=args.beam))
@@ -168,7 +172,7 @@ def decode(args) -> int:
             if (row["id"], row["condition"]) in done:
                 continue
             audio = np.load(_clip(args.set, row["id"], row["condition"]))
-            out = asr._decode(audio, False, None, None, 0.0, align=True)
+            out = asr._decode(audio, False, None, None, 0.0, align=True, nbest=args.nbest)
             seg = out.segments[0] if out.segments else None
             rec = {
                 **row,
@@ -177,6 +181,8 @@ def decode(args) -> int:
                 "no_speech": seg.no_speech_prob if seg else 0.0,
                 "snr": round(estimated_snr(audio), 2),
             }
+            if args.nbest > 1:
+                rec["alts"] = _aligned_alternatives(asr, audio, out.alternatives)
             sink.write(json.dumps(rec) + "\n")
             sink.flush()
             if k % 50 == 0:
@@ -184,6 +190,50 @@ def decode(args) -> int:
                 print(f"  {args.set} {k}/{len(rows)} ({rate:.2f} s/clip)", file=sys.stderr,
                       flush=True)  # fmt: skip
     return 0
+
+
+def _aligned_alternatives(asr, audio, alternatives) -> list[dict]:
+    """Each n-best hypothesis with its score and its words aligned on the trimmed window's
+    encoder output (as the engine aligns the transcript)."""
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+
+    from duetto.asr.whisper import FULL_WINDOW_FRAMES, MIN_WINDOW_S, TRIM_PAD
+
+    pad = max(TRIM_PAD, int(MIN_WINDOW_S * 16000) - len(audio))
+    padded = np.concatenate([audio.astype(np.float32), np.zeros(pad, np.float32)])
+    features = asr.model.feature_extractor(padded)
+    frames = min(features.shape[-1] // 2 * 2, FULL_WINDOW_FRAMES)
+    encoded = asr.model.model.encode(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames])),
+        to_cpu=False,
+    )
+    tok = Tokenizer(asr.model.hf_tokenizer, False, task="transcribe", language="en")
+    out = []
+    for text, score in alternatives:
+        words = asr._align(encoded, tok, text, len(audio))
+        rows = [[w.word, w.start, w.end, w.probability] for w in words]
+        out.append({"text": text, "score": score, "words": rows})
+    return out
+
+
+def mbr_choice(alts: list[dict]) -> dict:
+    """The hypothesis with the least expected word edit distance to the others (weights: the
+    softmax of their mean token log-probabilities)."""
+    from duetto.data.textnorm import normalize_text
+
+    scores = np.array([a["score"] for a in alts])
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    tokens = [normalize_text(a["text"]).split() for a in alts]
+    risk = [sum(w * _distance(t, u) for w, u in zip(weights, tokens, strict=True)) for t in tokens]
+    return alts[int(np.argmin(risk))]
+
+
+def _distance(a: list[str], b: list[str]) -> int:
+    ops = [op for op, _ in _alignment(a, b)]
+    matched = sum(op in ("ok", "sub") for op in ops)
+    return sum(op != "ok" for op in ops) + len(a) - matched  # S + I + D
 
 
 def _words(out) -> list:
@@ -397,6 +447,11 @@ ORDER = ("clean", "babble 20", "babble 10", "babble 5", "babble 0")
 ORDER += ("white 20", "white 10", "white 5", "white 0")
 
 
+def _mbr(rec: dict) -> dict:
+    chosen = mbr_choice(rec["alts"]) if rec.get("alts") else None
+    return {**rec, "text": chosen["text"], "words": chosen["words"]} if chosen else rec
+
+
 def score(args) -> int:
     """WER per condition: no filter, the fixed filters, the shipped learned filter (gated)."""
     from duetto.asr.word_filter import LearnedWordFilter
@@ -404,7 +459,10 @@ def score(args) -> int:
     learned = LearnedWordFilter.load(args.weights)
     recs = _read(_decodes(args.set, args.beam))
     if args.noisy_beam:  # asr.noisy_beam_size: clips under the gate decoded with that beam
-        wide = {(r["id"], r["condition"]): r for r in _read(_decodes(args.set, args.noisy_beam))}
+        wide = {
+            (r["id"], r["condition"]): _mbr(r) if args.mbr else r
+            for r in _read(_decodes(args.set, args.noisy_beam, args.mbr or 1))
+        }
         recs = [wide[r["id"], r["condition"]] if r["snr"] < GATE_DB else r for r in recs]
     grid = THRESHOLDS if args.all else ()
     variants = _variants(learned, tuple(dict.fromkeys((learned.threshold, *args.extra, *grid))))
@@ -432,6 +490,7 @@ def main() -> int:
     d.add_argument("--set", choices=("fit", "held", "dev"), required=True)
     d.add_argument("--beam", type=int, default=1)
     d.add_argument("--conditions", help="';'-separated subset, e.g. 'clean;babble 5'")
+    d.add_argument("--nbest", type=int, default=1, help="keep and align the n best too")
     f = sub.add_parser("fit")
     f.add_argument("--out", default=str(WEIGHTS))
     f.add_argument("--degree", type=int, default=1, help="2: pairwise products too")
@@ -441,6 +500,7 @@ def main() -> int:
     s.add_argument("--set", choices=("fit", "held", "dev"), required=True)
     s.add_argument("--beam", type=int, default=1)
     s.add_argument("--noisy-beam", type=int, help="this beam for clips under the gate")
+    s.add_argument("--mbr", type=int, help="N: MBR over the N best of --noisy-beam")
     s.add_argument("--weights", default="learned")
     s.add_argument("--extra", type=float, nargs="*", default=(), help="more thresholds to show")
     s.add_argument("--all", action="store_true", help="every threshold of the grid")

@@ -87,14 +87,16 @@ class ASRSettings:
     # Noisy rooms: a learned word filter (duetto.asr.word_filter): "learned" for the shipped
     # logistic regression (trained on speechocean762 train mixtures, bench/word_filter.py), or
     # an npz path. It drops words it judges not the user's (background talkers); it also obeys
-    # filter_below_snr_db, and combines with the two fixed cuts above. None: off.
+    # filter_below_snr_db, and combines with the two fixed cuts above. On dev at 5 dB babble it
+    # is no better than the fixed cuts (59.6% both; docs/robustness.md). None: off.
     word_filter: str | None = None
     # Its decision threshold (probability the word is the user's); None: the one in the npz,
     # chosen on held-out train speakers (docs/robustness.md).
     word_filter_threshold: float | None = None
     # Noisy rooms: decode audio estimated under filter_below_snr_db with this beam (clean audio
-    # keeps beam_size). Beam 5 on babble: held-out train speakers 50.3 -> 49.2% at 5 dB, with
-    # the learned filter 46.3 -> 45.2% (docs/robustness.md). None: off; needs the gate.
+    # keeps beam_size, and its speed). Beam 5 with bundled-robust, speechocean762 dev babble at
+    # 5 dB: 65.1 -> 57.7%, with the learned filter 59.6 -> 55.3% (docs/robustness.md). None:
+    # off; needs the gate.
     noisy_beam_size: int | None = None
     # Final transcripts also carry the beam's k best hypotheses with their mean token
     # log-probabilities (Transcription.alternatives), from the same beam search (beam at least

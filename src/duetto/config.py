@@ -95,8 +95,9 @@ class ASRSettings:
     word_filter_threshold: float | None = None
     # Noisy rooms: decode audio estimated under filter_below_snr_db with this beam (clean audio
     # keeps beam_size, and its speed). Beam 5 with bundled-robust, speechocean762 dev babble at
-    # 5 dB: 65.1 -> 57.7%, with the learned filter 59.6 -> 55.3% (docs/robustness.md). None:
-    # off; needs the gate.
+    # 5 dB: 65.1 -> 57.7%, with the learned filter 59.6 -> 55.3% (docs/robustness.md). Partial
+    # transcripts of noisy audio pay for it too (they use the settings' beam). None: off; needs
+    # the gate.
     noisy_beam_size: int | None = None
     # Final transcripts also carry the beam's k best hypotheses with their mean token
     # log-probabilities (Transcription.alternatives), from the same beam search (beam at least

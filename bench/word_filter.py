@@ -247,8 +247,14 @@ def _transcription(rec: dict):
 
     words = tuple(Word(word=w, start=s, end=e, probability=p) for w, s, e, p in rec["words"])
     seg = Segment(0.0, 0.0, rec["text"], words, no_speech_prob=rec["no_speech"])
+    alternatives = tuple((a["text"], a["score"]) for a in rec.get("alts", ()))
     return Transcription(
-        text=rec["text"], segments=(seg,) if words else (), language="en", duration=0.0, seconds=0
+        text=rec["text"],
+        segments=(seg,) if words else (),
+        language="en",
+        duration=0.0,
+        seconds=0,
+        alternatives=alternatives,
     )
 
 
@@ -307,10 +313,12 @@ def _alignment(ref: list[str], hyp: list[str]) -> list[tuple[str, int]]:
     return ops[::-1]
 
 
-def dataset(recs: list[dict], set_name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def dataset(
+    recs: list[dict], set_name: str, nbest: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features and labels of every correct or inserted word of the gated (noisy) clips, and
-    each word's speaker."""
-    from duetto.asr.word_filter import word_features
+    each word's speaker. ``nbest``: the n-best agreement column too."""
+    from duetto.asr.word_filter import nbest_agreement, word_features
 
     xs, ys, speakers = [], [], []
     for rec in recs:
@@ -319,6 +327,8 @@ def dataset(recs: list[dict], set_name: str) -> tuple[np.ndarray, np.ndarray, li
         audio = np.load(_clip(set_name, rec["id"], rec["condition"]))
         out = _transcription(rec)
         feats = word_features(_words(out), audio, rec["no_speech"])
+        if nbest:
+            feats = np.column_stack([feats, nbest_agreement(_words(out), out.alternatives)])
         for row, label in zip(feats, word_labels([w[0] for w in rec["words"]], rec["ref"]),
                               strict=True):  # fmt: skip
             if label is not None:
@@ -387,15 +397,20 @@ def fit(args) -> int:
     """Fit the classifier on ``fit``, choose its threshold on ``held`` by the rule, save."""
     from duetto.asr.word_filter import FEATURES, LearnedWordFilter
 
-    x, y, _ = dataset(_read(_decodes("fit", 1)), "fit")
+    nbest = args.nbest > 1
+    beam = 5 if nbest else 1  # the n best come from beam 5
+    x, y, _ = dataset(_read(_decodes("fit", beam, args.nbest)), "fit", nbest)
     print(f"fit: {len(y)} words of noisy clips, {int((1 - y).sum())} insertions")
     mean, scale, coef, bias = fit_logistic(x, y, args.l2, degree=args.degree)
     for name, c in sorted(zip(FEATURES, coef, strict=False), key=lambda t: -abs(t[1])):
         print(f"  {name:>18} {c:+.3f}")  # the linear terms
-    model = LearnedWordFilter(mean, scale, coef, bias, threshold=0.5, degree=args.degree)
+    model = LearnedWordFilter(mean, scale, coef, bias, 0.5, args.degree, nbest)
     p = model.probabilities(x)
     print(f"  fit accuracy at 0.5: {np.mean((p >= 0.5) == (y == 1)):.3f}")
     held = _read(_decodes("held", 1))
+    if nbest:  # under the gate, the beam's n best (clean held clips are all over it)
+        wide = {(r["id"], r["condition"]): r for r in _read(_decodes("held", beam, args.nbest))}
+        held = [wide[r["id"], r["condition"]] if r["snr"] < GATE_DB else r for r in held]
     table = wer_table(held, "held", _variants(model, THRESHOLDS))
     clean0 = _pct(table["none"]["clean"])
     chosen, best = None, None
@@ -461,7 +476,7 @@ def score(args) -> int:
     if args.noisy_beam:  # asr.noisy_beam_size: clips under the gate decoded with that beam
         wide = {
             (r["id"], r["condition"]): _mbr(r) if args.mbr else r
-            for r in _read(_decodes(args.set, args.noisy_beam, args.mbr or 1))
+            for r in _read(_decodes(args.set, args.noisy_beam, args.mbr or args.nbest))
         }
         recs = [wide[r["id"], r["condition"]] if r["snr"] < GATE_DB else r for r in recs]
     grid = THRESHOLDS if args.all else ()
@@ -495,12 +510,14 @@ def main() -> int:
     f.add_argument("--out", default=str(WEIGHTS))
     f.add_argument("--degree", type=int, default=1, help="2: pairwise products too")
     f.add_argument("--l2", type=float, default=L2)
+    f.add_argument("--nbest", type=int, default=1, help="5: with the n-best agreement cue")
     sub.add_parser("cv")
     s = sub.add_parser("score")
     s.add_argument("--set", choices=("fit", "held", "dev"), required=True)
     s.add_argument("--beam", type=int, default=1)
     s.add_argument("--noisy-beam", type=int, help="this beam for clips under the gate")
     s.add_argument("--mbr", type=int, help="N: MBR over the N best of --noisy-beam")
+    s.add_argument("--nbest", type=int, default=1, help="N: --noisy-beam's N-best decodes")
     s.add_argument("--weights", default="learned")
     s.add_argument("--extra", type=float, nargs="*", default=(), help="more thresholds to show")
     s.add_argument("--all", action="store_true", help="every threshold of the grid")

@@ -81,6 +81,15 @@ def test_features_have_one_row_per_word():
     assert word_features([], audio).shape == (0, len(FEATURES))
 
 
+def test_nbest_agreement_is_the_weighted_share_of_hypotheses_with_the_word():
+    from duetto.asr.word_filter import nbest_agreement
+
+    words = [Word("Four,", 0.0, 0.3), Word("seven", 0.3, 0.6), Word("there.", 0.6, 0.9)]
+    equal = [("Four, seven there.", -0.5), ("four seven", -0.5)]
+    assert nbest_agreement(words, equal).tolist() == [1.0, 1.0, 0.5]
+    assert nbest_agreement(words, []).tolist() == [1.0, 1.0, 1.0]
+
+
 def test_a_clean_clip_keeps_its_words(robust, plain):
     from duetto.asr.whisper import estimated_snr
 

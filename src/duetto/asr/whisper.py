@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from duetto.asr import Segment, Transcription
-from duetto.asr.word_filter import LearnedWordFilter
+from duetto.asr.word_filter import NBEST, LearnedWordFilter
 from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies
 from duetto.config import ASRSettings, auto_threads
 from duetto.errors import ModelNotFoundError
@@ -104,11 +104,17 @@ class WhisperASR:
                 beam_size = int(noisy_beam)
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
+        asked = nbest
+        if filtering and self.word_filter is not None and self.word_filter.nbest and not words:
+            nbest = max(nbest, NBEST)  # the filter's agreement cue reads the n best
         # beam_size None: the settings' beam, resolved in _decode (which benches call directly).
         out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam_size)
         if self.settings.loop_guard and temperature == 0:
             out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam_size)
-        return _filter_words(out, audio, self.settings, self.word_filter) if filtering else out
+        if not filtering:
+            return out
+        out = _filter_words(out, audio, self.settings, self.word_filter)
+        return out if asked > 1 else replace(out, alternatives=())
 
     def _guard_loops(
         self, out, audio, words, prompt, language, align, nbest, beam
@@ -316,7 +322,8 @@ def _filter_words(
         words = [w for seg in out.segments for w in seg.words]
         no_speech = max((seg.no_speech_prob for seg in out.segments), default=0.0)
         cut = settings.word_filter_threshold
-        mask = learned.keep(words, audio, no_speech, None if cut is None else float(cut))
+        cut = None if cut is None else float(cut)
+        mask = learned.keep(words, audio, no_speech, cut, out.alternatives)
         learned_keep = {id(w) for w, k in zip(words, mask, strict=True) if k}
 
     def keep(w: Word) -> bool:

@@ -12,6 +12,7 @@ The weights ship as a small npz (``word-filter.npz`` beside this file), trained 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +41,10 @@ FEATURES = (
     "chars",
     "log_prob_x_snr",
 )
+# A filter trained with this one more column needs the beam's n best hypotheses: the
+# softmax-weighted share of them that contain each word of the best.
+NBEST_FEATURE = "nbest_agreement"
+NBEST = 5  # hypotheses such a filter asks the decoder for (beam at least as wide)
 PROB_FLOOR = 1e-3  # log of a probability of 0 would be -inf
 
 
@@ -80,6 +85,30 @@ def word_features(
     return rows
 
 
+def nbest_agreement(words: Sequence[Word], alternatives: Sequence[tuple[str, float]]) -> np.ndarray:
+    """For each word of the best hypothesis, the share of the n best ``alternatives`` (text,
+    mean token log-probability; softmax weights) whose words include it (case and punctuation
+    aside). 1 for every word without alternatives."""
+    if len(alternatives) < 2:
+        return np.ones(len(words))
+    scores = np.array([score for _, score in alternatives], np.float64)
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    bags = [set(_bare(text)) for text, _ in alternatives]
+    shares = []
+    for word in words:
+        tokens = _bare(word.word)  # "well-known" -> both halves must be there
+        shares.append(
+            sum(w for w, bag in zip(weights, bags, strict=True) if bag.issuperset(tokens))
+        )
+    return np.array(shares, np.float64)
+
+
+def _bare(text: str) -> list[str]:
+    """Lower-case words without punctuation."""
+    return re.sub(r"[^\w' ]", " ", text.lower()).split()
+
+
 def _level_db(energy_db: np.ndarray, start: float, end: float) -> float:
     """Mean frame power in dB over [start, end] (one frame at least)."""
     a = min(int(start * SAMPLE_RATE) // LEVEL_FRAME, len(energy_db) - 1)
@@ -100,13 +129,23 @@ class LearnedWordFilter:
     """Logistic regression over word_features (degree 2: and their pairwise products);
     ``keep`` says which words to keep."""
 
-    def __init__(self, mean, scale, coef, bias: float, threshold: float, degree: int = 1):
+    def __init__(
+        self,
+        mean,
+        scale,
+        coef,
+        bias: float,
+        threshold: float,
+        degree: int = 1,
+        nbest: bool = False,
+    ):
         self.mean = np.asarray(mean, np.float64)
         self.scale = np.asarray(scale, np.float64)
         self.coef = np.asarray(coef, np.float64)
         self.bias = float(bias)
         self.threshold = float(threshold)
         self.degree = int(degree)
+        self.nbest = bool(nbest)  # trained with NBEST_FEATURE: needs the n best hypotheses
 
     @classmethod
     def load(cls, spec: str = "learned") -> LearnedWordFilter:
@@ -116,7 +155,7 @@ class LearnedWordFilter:
     def save(self, path: str | Path) -> None:
         np.savez(
             path,
-            features=np.array(FEATURES),
+            features=np.array(FEATURES + ((NBEST_FEATURE,) if self.nbest else ())),
             mean=self.mean,
             scale=self.scale,
             coef=self.coef,
@@ -136,12 +175,17 @@ class LearnedWordFilter:
         audio: np.ndarray,
         no_speech_prob: float = 0.0,
         threshold: float | None = None,
+        alternatives: Sequence[tuple[str, float]] = (),
     ) -> np.ndarray:
-        """A boolean per word: True to keep it (probability of being the user's >= threshold)."""
+        """A boolean per word: True to keep it (probability of being the user's >= threshold).
+        ``alternatives``: the decoder's n best (text, score), for a filter that uses them."""
         if not words:
             return np.zeros(0, bool)
         cut = self.threshold if threshold is None else threshold
-        return self.probabilities(word_features(words, audio, no_speech_prob)) >= cut
+        features = word_features(words, audio, no_speech_prob)
+        if self.nbest:
+            features = np.column_stack([features, nbest_agreement(words, alternatives)])
+        return self.probabilities(features) >= cut
 
 
 @lru_cache(maxsize=4)
@@ -153,7 +197,9 @@ def _load(path: str) -> LearnedWordFilter:
             f"could not read word filter '{path}': {exc}",
             "use asr.word_filter='learned' or an npz written by bench/word_filter.py",
         ) from None
-    if tuple(str(f) for f in data["features"]) != FEATURES:
+    names = tuple(str(f) for f in data["features"])
+    nbest = names == (*FEATURES, NBEST_FEATURE)
+    if names != FEATURES and not nbest:
         raise ModelNotFoundError(
             f"word filter '{path}' was trained on other features",
             "retrain it with bench/word_filter.py",
@@ -166,4 +212,5 @@ def _load(path: str) -> LearnedWordFilter:
         float(data["bias"]),
         float(data["threshold"]),
         degree,
+        nbest,
     )

@@ -82,6 +82,13 @@ def main() -> None:
     )
     parser.add_argument("--rerank-margin", type=float, default=None)
     parser.add_argument("--shortlist", type=int, default=None)
+    parser.add_argument(
+        "--gate",
+        type=float,
+        default=None,
+        help="re-rank only sentences with an edit this close below its margin",
+    )
+    parser.add_argument("--no-gate", action="store_true", help="re-rank every sentence")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (reranker)")
     parser.add_argument("--llm-url", help="correct with an OpenAI-compatible chat server instead")
     parser.add_argument("--llm-model", default="", help="model name at --llm-url")
@@ -117,6 +124,9 @@ def main() -> None:
     print(
         f"\n{sum(kinds.values())} edits: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     )
+    reranker = getattr(corrector, "reranker", None)
+    if reranker is not None:
+        print(f"sentences re-ranked by Gemma: {reranker.sentences} of {len(src)}")
     print(f"latency per sentence: median {statistics.median(times) * 1000:.1f} ms, "
           f"p95 {p95 * 1000:.1f} ms (load {load:.1f} s, once)")  # fmt: skip
 
@@ -137,6 +147,8 @@ def _corrector(args):
         options = {"threads": args.threads}
         if args.rerank_margin is not None:
             options["margin"] = args.rerank_margin
+        if args.gate is not None or args.no_gate:
+            options["gate"] = None if args.no_gate else args.gate
         if args.shortlist is not None:
             options["shortlist"] = args.shortlist
         reranker = GemmaReranker(**options)

@@ -44,7 +44,10 @@ def main() -> None:
 
     def score(margin: dict[str, float]) -> float:
         corrector = GrammarCorrector(margin, insertions=True, **options)
-        hyps = [" ".join(jfleg_tokens(corrector.correct_tokens(joined_contractions(s.split()))[0])) for s in src]
+        hyps = [
+            " ".join(jfleg_tokens(corrector.correct_tokens(joined_contractions(s.split()))[0]))
+            for s in src
+        ]
         return corpus_gleu(src, hyps, refs, args.iterations)
 
     margin = dict(MARGIN)

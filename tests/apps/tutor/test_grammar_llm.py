@@ -9,7 +9,8 @@ from duetto.apps.tutor.grammar_lm import GemmaReranker, plain_text
 
 @pytest.fixture(scope="module")
 def reranker():
-    return GemmaReranker(shortlist=4)  # a short list keeps the test to a few evaluations
+    # A short list keeps the test to a few evaluations; without the gate every sentence is scored.
+    return GemmaReranker(shortlist=4, gate=None)
 
 
 def test_gemma_prefers_the_grammatical_sentence(reranker):
@@ -27,6 +28,22 @@ def test_reranked_corrections(reranker):
     tokens, edits = GrammarCorrector(reranker=reranker).correct_tokens("She have two cat .".split())
     assert tokens == "She has two cats .".split()
     assert {e.kind for e in edits} == {"verb form", "noun number"}
+
+
+def test_gate_puts_only_sentences_the_ngram_model_is_unsure_of_to_gemma(reranker):
+    corrector = GrammarCorrector(reranker=reranker)
+    reranker.gate, reranker.sentences = 1.0, 0
+    try:
+        # Every n-gram edit here clears its margin by more than the gate (or there is none).
+        corrector.correct_tokens("She goes to school every day .".split())
+        corrector.correct_tokens("I want to went home .".split())
+        assert reranker.sentences == 0
+        # "goes" for "go" gains just under the verb-form margin: Gemma decides.
+        assert reranker.unsure(corrector, "He go to school yesterday .".split())
+        tokens, _ = corrector.correct_tokens("He go to school yesterday .".split())
+        assert reranker.sentences == 1 and tokens[1] == "went"
+    finally:
+        reranker.gate = None
 
 
 def test_plain_text_undoes_treebank_tokens():

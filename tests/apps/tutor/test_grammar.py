@@ -128,3 +128,11 @@ def test_missing_article_is_inserted_with_the_trigram_model():
     # The bigram model alone (the earlier default) cannot tell, so it inserts nothing.
     bigram_only = GrammarCorrector(trigram_weight=0.0, insertions=False)
     assert bigram_only.correct("She bought car yesterday.").corrected == "She bought car yesterday."
+
+
+def test_a_preposition_the_verb_does_not_take_is_dropped():
+    fix = correct("He went to home early.")
+    assert fix.corrected == "He went home early."
+    (edit,) = fix.edits
+    assert (edit.kind, edit.original, edit.correction) == ("extra preposition", "to", "")
+    assert correct("She goes to school every day.").edits == ()

@@ -34,7 +34,8 @@ UNKNOWN_LOGP = math.log(1e-10)
 # car") where the bigram one could not; a missing "to" still costs GLEU, so it stays off.
 MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
-          "missing article": 2.0, "missing word": math.inf, "compound": 0.0}  # fmt: skip
+          "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
+          "extra preposition": 2.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -67,7 +68,7 @@ SPELLING_EDIT_COST = 2.0
 # "reserched" a past tense, "choosed" too): a correction without one of these tags pays extra.
 ENDING_TAGS = (("ing", frozenset({"VBG"})), ("ed", frozenset({"VBD", "VBN"})),
                ("s", frozenset({"NNS", "VBZ"})))  # fmt: skip
-ENDING_COST = 2.0
+ENDING_COST = 4.0
 # Shortest part of a split run-together word: the dictionary knows many two-letter oddities.
 MIN_SPLIT = 2
 MAX_EDITS = 6  # per sentence: learners' sentences rarely need more from a local corrector
@@ -81,6 +82,7 @@ EXPLAIN = {
     "article": "article: this noun phrase takes a different article (or none)",
     "missing article": "article: a singular countable noun usually needs 'a' or 'the'",
     "preposition": "preposition: this verb or noun goes with a different preposition",
+    "extra preposition": "preposition: this verb or noun takes none here",
     "verb form": "verb form or agreement: tense, participle or subject-verb agreement",
     "noun number": "noun number: singular or plural",
     "word choice": "commonly confused words",
@@ -308,9 +310,8 @@ class GrammarCorrector:
             ]
             out.append(("", "article", 0.0))
         if word in PREPOSITIONS:
-            out += [(p, "preposition", 0.0) for p in PREPOSITIONS if p != word] + [
-                ("", "preposition", 0.0)
-            ]
+            out += [(p, "preposition", 0.0) for p in PREPOSITIONS if p != word]
+            out.append(("", "extra preposition", 0.0))
         for a, b in CONFUSED:
             if word in (a, b):
                 out.append((b if word == a else a, "word choice", 0.0))

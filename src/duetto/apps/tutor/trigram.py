@@ -24,6 +24,8 @@ NGRAM_AUTO = 0  # ngram_file_type_t: guess the format from the file
 NO_WORD = -1  # ngram_wid's answer for a word the model does not know
 ORDER = 3
 SENTENCE_START, SENTENCE_END = "<s>", "</s>"
+# Lookups remembered before the memo is emptied: a long-running server sees ever new n-grams.
+MAX_CACHED = 1_000_000
 
 
 class TrigramModel:
@@ -57,6 +59,8 @@ class TrigramModel:
             hist = (ctypes.c_int32 * max(len(history), 1))(*history)
             used = ctypes.c_int32()
             raw = self._lib.ngram_ng_prob(self._model, word_id, hist, len(history), used)
+            if len(self._probs) >= MAX_CACHED:
+                self._probs.clear()
             prob = self._probs[key] = raw * self._to_ln
         return prob
 
@@ -67,8 +71,10 @@ def _library() -> ctypes.CDLL:
     except ImportError:
         raise MissingExtraError("grammar feedback (pocketsphinx)", "tutor") from None
     folder = Path(pocketsphinx.__file__).parent
-    (so,) = folder.glob("_pocketsphinx*.so")
-    lib = ctypes.CDLL(str(so))
+    found = [p for p in folder.glob("_pocketsphinx*") if p.suffix in (".so", ".pyd")]
+    if not found:
+        raise MissingExtraError("grammar feedback (pocketsphinx's compiled module)", "tutor")
+    lib = ctypes.CDLL(str(found[0]))
     lib.logmath_init.restype = ctypes.c_void_p
     lib.logmath_init.argtypes = [ctypes.c_double, ctypes.c_int, ctypes.c_int]
     lib.ngram_model_read.restype = ctypes.c_void_p

@@ -314,11 +314,12 @@ def _alignment(ref: list[str], hyp: list[str]) -> list[tuple[str, int]]:
 
 
 def dataset(
-    recs: list[dict], set_name: str, nbest: bool = False
+    recs: list[dict], set_name: str, nbest: bool = False, speaker: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features and labels of every correct or inserted word of the gated (noisy) clips, and
-    each word's speaker. ``nbest``: the n-best agreement column too."""
-    from duetto.asr.word_filter import nbest_agreement, word_features
+    each word's speaker. ``nbest``: the n-best agreement column too; ``speaker``: the two
+    speaker-similarity columns (duetto.asr.word_filter.SPEAKER_FEATURES)."""
+    from duetto.asr.word_filter import nbest_agreement, speaker_similarity, word_features
 
     xs, ys, speakers = [], [], []
     for rec in recs:
@@ -329,6 +330,8 @@ def dataset(
         feats = word_features(_words(out), audio, rec["no_speech"])
         if nbest:
             feats = np.column_stack([feats, nbest_agreement(_words(out), out.alternatives)])
+        if speaker:
+            feats = np.column_stack([feats, speaker_similarity(_words(out), audio)])
         for row, label in zip(feats, word_labels([w[0] for w in rec["words"]], rec["ref"]),
                               strict=True):  # fmt: skip
             if label is not None:
@@ -358,9 +361,33 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50, 
     return mean, scale, w[:-1], float(w[-1])
 
 
+def _memoize_speaker_similarity() -> None:
+    """The engine's filter computes the speaker columns for every threshold tried; compute them
+    once per clip and transcript instead (same function, same values)."""
+    import hashlib
+
+    import duetto.asr.word_filter as module
+
+    if getattr(module.speaker_similarity, "memo", None) is not None:
+        return
+    plain, memo = module.speaker_similarity, {}
+
+    def cached(words, audio):
+        key = (hashlib.sha1(np.ascontiguousarray(audio).tobytes()).hexdigest(),
+               tuple((w.word, w.start, w.end) for w in words))  # fmt: skip
+        if key not in memo:
+            memo[key] = plain(words, audio)
+        return memo[key]
+
+    cached.memo = memo
+    module.speaker_similarity = cached
+
+
 def wer_table(recs: list[dict], set_name: str, variants: dict) -> dict:
     """{variant: {condition: (errors, words)}} with the engine's own _filter_words."""
     from duetto.asr.whisper import _filter_words
+
+    _memoize_speaker_similarity()
     from duetto.data.textnorm import normalize_text, word_errors
 
     table: dict = {name: {} for name in variants}
@@ -395,21 +422,25 @@ def _pct(cell) -> float:
 
 def fit(args) -> int:
     """Fit the classifier on ``fit``, choose its threshold on ``held`` by the rule, save."""
-    from duetto.asr.word_filter import FEATURES, LearnedWordFilter
+    from duetto.asr.word_filter import LearnedWordFilter
 
     nbest = args.nbest > 1
     beam = 5 if nbest else 1  # the n best come from beam 5
-    x, y, _ = dataset(_read(_decodes("fit", beam, args.nbest)), "fit", nbest)
+    x, y, _ = dataset(_read(_decodes("fit", beam, args.nbest)), "fit", nbest, args.speaker)
     print(f"fit: {len(y)} words of noisy clips, {int((1 - y).sum())} insertions")
     mean, scale, coef, bias = fit_logistic(x, y, args.l2, degree=args.degree)
-    for name, c in sorted(zip(FEATURES, coef, strict=False), key=lambda t: -abs(t[1])):
+    model = LearnedWordFilter(mean, scale, coef, bias, 0.5, args.degree, nbest, args.speaker)
+    for name, c in sorted(zip(model.feature_names, coef, strict=False), key=lambda t: -abs(t[1])):
         print(f"  {name:>18} {c:+.3f}")  # the linear terms
-    model = LearnedWordFilter(mean, scale, coef, bias, 0.5, args.degree, nbest)
     p = model.probabilities(x)
     print(f"  fit accuracy at 0.5: {np.mean((p >= 0.5) == (y == 1)):.3f}")
     held = _read(_decodes("held", 1))
-    if nbest:  # under the gate, the beam's n best (clean held clips are all over it)
-        wide = {(r["id"], r["condition"]): r for r in _read(_decodes("held", beam, args.nbest))}
+    if nbest or args.noisy_beam:  # under the gate, the beam's decodes (clean held: all over it)
+        wide_beam = args.noisy_beam or beam
+        wide = {
+            (r["id"], r["condition"]): r
+            for r in _read(_decodes("held", wide_beam, args.nbest if nbest else 1))
+        }
         held = [wide[r["id"], r["condition"]] if r["snr"] < GATE_DB else r for r in held]
     table = wer_table(held, "held", _variants(model, THRESHOLDS))
     clean0 = _pct(table["none"]["clean"])
@@ -439,7 +470,7 @@ def cv(args) -> int:
     words dropped, per 100 labelled words) and the log loss, on the held-out folds."""
     import zlib
 
-    x, y, speakers = dataset(_read(_decodes("fit", 1)), "fit")
+    x, y, speakers = dataset(_read(_decodes("fit", 1)), "fit", speaker=args.speaker)
     fold = np.array([zlib.crc32(s.encode()) % CV_FOLDS for s in speakers])
     print(f"fit: {len(y)} words, {int((1 - y).sum())} insertions, {len(set(speakers))} speakers")
     for degree, l2 in CV_VARIANTS:
@@ -449,7 +480,8 @@ def cv(args) -> int:
             mean, scale, coef, bias = fit_logistic(x[tr], y[tr], l2, degree=degree)
             from duetto.asr.word_filter import LearnedWordFilter
 
-            p[~tr] = LearnedWordFilter(mean, scale, coef, bias, 0.5, degree).probabilities(x[~tr])
+            model = LearnedWordFilter(mean, scale, coef, bias, 0.5, degree, speaker=args.speaker)
+            p[~tr] = model.probabilities(x[~tr])
         gains = [((p < t) & (y == 0)).sum() - ((p < t) & (y == 1)).sum() for t in THRESHOLDS]
         k = int(np.argmax(gains))
         loss = -np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9))
@@ -511,7 +543,10 @@ def main() -> int:
     f.add_argument("--degree", type=int, default=1, help="2: pairwise products too")
     f.add_argument("--l2", type=float, default=L2)
     f.add_argument("--nbest", type=int, default=1, help="5: with the n-best agreement cue")
-    sub.add_parser("cv")
+    f.add_argument("--speaker", action="store_true", help="with the speaker-similarity cue")
+    f.add_argument("--noisy-beam", type=int, help="the threshold on held's decodes of this beam")
+    c = sub.add_parser("cv")
+    c.add_argument("--speaker", action="store_true", help="with the speaker-similarity cue")
     s = sub.add_parser("score")
     s.add_argument("--set", choices=("fit", "held", "dev"), required=True)
     s.add_argument("--beam", type=int, default=1)

@@ -45,6 +45,16 @@ FEATURES = (
 # softmax-weighted share of them that contain each word of the best.
 NBEST_FEATURE = "nbest_agreement"
 NBEST = 5  # hypotheses such a filter asks the decoder for (beam at least as wide)
+# A filter trained with these two more columns hears whose voice each word is in: the
+# Resemblyzer embedding of a window around the word against the clip's loudest and quietest
+# frames (the user near the microphone; the background talkers between the user's words).
+SPEAKER_FEATURES = ("sim_talker", "sim_background")
+SPEAKER_WINDOW = 80  # Resemblyzer mel frames (10 ms): 0.8 s centred on the word
+FRAMES_PER_S = 100
+TALKER_SHARE = 0.4  # the loudest 40% of the clip's frames stand for the user ...
+BACKGROUND_SHARE = 0.3  # ... the quietest 30% for the background (fit on train, see docs)
+MIN_REFERENCE_FRAMES = 20
+RESEMBLYZER_DBFS = -30.0  # the level Resemblyzer's own preprocessing normalizes to
 PROB_FLOOR = 1e-3  # log of a probability of 0 would be -inf
 
 
@@ -104,6 +114,38 @@ def nbest_agreement(words: Sequence[Word], alternatives: Sequence[tuple[str, flo
     return np.array(shares, np.float64)
 
 
+def speaker_similarity(words: Sequence[Word], audio: np.ndarray) -> np.ndarray:
+    """Per word, the cosine of the Resemblyzer embedding of SPEAKER_WINDOW frames centred on it
+    with the embedding of the clip's loudest frames (the user) and of its quietest frames (the
+    background talkers): an (n, 2) array in SPEAKER_FEATURES order. Needs ``duetto[safety]``."""
+    import torch
+    from resemblyzer import audio as resemblyzer_audio
+
+    from duetto.safety.voiceprint import _encoder
+
+    encoder = _encoder()
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) or 1.0
+    scaled = np.clip(audio * (10 ** (RESEMBLYZER_DBFS / 20) / rms), -1, 1).astype(np.float32)
+    mel = resemblyzer_audio.wav_to_mel_spectrogram(scaled)  # (frames, 40), linear power
+    order = np.argsort(mel.sum(axis=1))
+    n_talker = max(int(TALKER_SHARE * len(mel)), MIN_REFERENCE_FRAMES)
+    n_background = max(int(BACKGROUND_SHARE * len(mel)), MIN_REFERENCE_FRAMES)
+    talker = mel[np.sort(order[-n_talker:])]
+    background = mel[np.sort(order[:n_background])]
+    if len(mel) < SPEAKER_WINDOW:
+        mel = np.pad(mel, ((0, SPEAKER_WINDOW - len(mel)), (0, 0)))
+    windows = []
+    for w in words:
+        centre = int(round((w.start + w.end) / 2 * FRAMES_PER_S))
+        a = min(max(centre - SPEAKER_WINDOW // 2, 0), len(mel) - SPEAKER_WINDOW)
+        windows.append(mel[a : a + SPEAKER_WINDOW])
+    with torch.no_grad():
+        embed = encoder(torch.from_numpy(np.stack(windows))).numpy().astype(np.float64)
+        refs = [encoder(torch.from_numpy(r[None])).numpy()[0] for r in (talker, background)]
+    refs = [r / (np.linalg.norm(r) + 1e-12) for r in refs]
+    return np.column_stack([embed @ refs[0], embed @ refs[1]])
+
+
 def _bare(text: str) -> list[str]:
     """Lower-case words without punctuation."""
     return re.sub(r"[^\w' ]", " ", text.lower()).split()
@@ -138,6 +180,7 @@ class LearnedWordFilter:
         threshold: float,
         degree: int = 1,
         nbest: bool = False,
+        speaker: bool = False,
     ):
         self.mean = np.asarray(mean, np.float64)
         self.scale = np.asarray(scale, np.float64)
@@ -146,6 +189,16 @@ class LearnedWordFilter:
         self.threshold = float(threshold)
         self.degree = int(degree)
         self.nbest = bool(nbest)  # trained with NBEST_FEATURE: needs the n best hypotheses
+        self.speaker = bool(speaker)  # trained with SPEAKER_FEATURES: needs Resemblyzer
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The columns this filter reads, in order."""
+        return (
+            FEATURES
+            + ((NBEST_FEATURE,) if self.nbest else ())
+            + (SPEAKER_FEATURES if self.speaker else ())
+        )
 
     @classmethod
     def load(cls, spec: str = "learned") -> LearnedWordFilter:
@@ -155,7 +208,7 @@ class LearnedWordFilter:
     def save(self, path: str | Path) -> None:
         np.savez(
             path,
-            features=np.array(FEATURES + ((NBEST_FEATURE,) if self.nbest else ())),
+            features=np.array(self.feature_names),
             mean=self.mean,
             scale=self.scale,
             coef=self.coef,
@@ -185,6 +238,8 @@ class LearnedWordFilter:
         features = word_features(words, audio, no_speech_prob)
         if self.nbest:
             features = np.column_stack([features, nbest_agreement(words, alternatives)])
+        if self.speaker:
+            features = np.column_stack([features, speaker_similarity(words, audio)])
         return self.probabilities(features) >= cut
 
 
@@ -198,8 +253,10 @@ def _load(path: str) -> LearnedWordFilter:
             "use asr.word_filter='learned' or an npz written by bench/word_filter.py",
         ) from None
     names = tuple(str(f) for f in data["features"])
-    nbest = names == (*FEATURES, NBEST_FEATURE)
-    if names != FEATURES and not nbest:
+    nbest = NBEST_FEATURE in names
+    speaker = SPEAKER_FEATURES[0] in names
+    known = FEATURES + ((NBEST_FEATURE,) if nbest else ()) + (SPEAKER_FEATURES if speaker else ())
+    if names != known:
         raise ModelNotFoundError(
             f"word filter '{path}' was trained on other features",
             "retrain it with bench/word_filter.py",
@@ -213,4 +270,5 @@ def _load(path: str) -> LearnedWordFilter:
         float(data["threshold"]),
         degree,
         nbest,
+        speaker,
     )

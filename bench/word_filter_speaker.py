@@ -1,0 +1,264 @@
+"""A target-speaker cue for the learned word filter (issue 6): is each word in the voice of the
+clip's main talker?
+
+For every word of a decode cached by bench/word_filter.py, the Resemblyzer embedding of a window
+centred on the word is compared by cosine with the clip's own speaker (candidates: the
+embedding of the whole clip, or the probability-weighted mean of the *other* words' windows).
+``feats`` computes and caches the candidate columns; ``explore`` reports, on ``fit`` only, how
+well each separates correct words from insertions, and the cross-validated classifier with it.
+
+    S="nice -n 10 .venv/bin/python bench/word_filter_speaker.py"
+    $S feats --set fit                 # greedy decodes of fit (the shipped filter's training set)
+    $S explore
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import word_filter as wf  # noqa: E402
+
+FRAMES_PER_S = 100  # Resemblyzer's mel hop is 10 ms
+WINDOWS = (80, 160)  # frames: 0.8 s, and Resemblyzer's own 1.6 s partial
+CANDIDATES = [f"sim_{ref}_w{w}" for w in WINDOWS for ref in ("clip", "loo", "loud", "quiet")]
+CANDIDATES += ["harmonicity", "harm_vs_clip", "f0_dev", "voiced_share"]
+LOUD_SHARE, QUIET_SHARE = 0.4, 0.3  # mel frames taken as the talker's / the background's
+
+
+def _normalized(audio: np.ndarray) -> np.ndarray:
+    """-30 dBFS RMS, Resemblyzer's level (its mel is linear power, so level matters)."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) or 1.0
+    return np.clip(audio * (10 ** (-30 / 20) / rms), -1, 1).astype(np.float32)
+
+
+def speaker_columns(words, audio: np.ndarray) -> dict[str, np.ndarray]:
+    import torch
+    from resemblyzer import audio as raudio
+
+    from duetto.safety.voiceprint import _encoder
+
+    enc = _encoder()
+    x = _normalized(audio)
+    mel = raudio.wav_to_mel_spectrogram(x)
+    probs = np.array([w[3] for w in words])
+    with torch.no_grad():
+        clip = enc.embed_utterance(x)
+    clip = clip / (np.linalg.norm(clip) + 1e-12)
+    energy = mel.sum(axis=1)
+    order = np.argsort(energy)
+    loud_ref = _ref(enc, mel, order[-max(int(LOUD_SHARE * len(mel)), 20) :])
+    quiet_ref = _ref(enc, mel, order[: max(int(QUIET_SHARE * len(mel)), 20)])
+    out = {}
+    for width in WINDOWS:
+        m = mel if len(mel) >= width else np.pad(mel, ((0, width - len(mel)), (0, 0)))
+        starts = []
+        for _, s, e, _ in words:
+            c = int(round((s + e) / 2 * FRAMES_PER_S))
+            starts.append(min(max(c - width // 2, 0), len(m) - width))
+        batch = np.stack([m[a : a + width] for a in starts])
+        with torch.no_grad():
+            emb = enc(torch.from_numpy(batch)).numpy().astype(np.float64)
+        out[f"sim_clip_w{width}"] = emb @ clip
+        weighted = emb * probs[:, None]
+        total = weighted.sum(axis=0)
+        loo = total[None, :] - weighted
+        loo /= np.linalg.norm(loo, axis=1, keepdims=True) + 1e-12
+        sims = np.sum(emb * loo, axis=1)
+        if len(words) == 1:
+            sims = emb @ clip
+        out[f"sim_loo_w{width}"] = sims
+        out[f"sim_loud_w{width}"] = emb @ loud_ref
+        out[f"sim_quiet_w{width}"] = emb @ quiet_ref
+    out.update(pitch_columns(words, audio))
+    return out
+
+
+def _ref(enc, mel: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    import torch
+
+    seq = mel[np.sort(frames)]
+    with torch.no_grad():
+        e = enc(torch.from_numpy(np.ascontiguousarray(seq[None]))).numpy()[0].astype(np.float64)
+    return e / (np.linalg.norm(e) + 1e-12)
+
+
+PITCH_FRAME = 512  # 32 ms at 16 kHz
+MIN_LAG, MAX_LAG = 40, 267  # 400 Hz .. 60 Hz
+
+
+def frame_pitch(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per 32 ms frame (hop 16 ms): the normalized autocorrelation peak in 60-400 Hz and its F0."""
+    hop = PITCH_FRAME // 2
+    n = max((len(audio) - PITCH_FRAME) // hop + 1, 1)
+    x = np.zeros(PITCH_FRAME + (n - 1) * hop, np.float64)
+    x[: min(len(audio), len(x))] = audio[: len(x)]
+    idx = np.arange(PITCH_FRAME)[None, :] + hop * np.arange(n)[:, None]
+    frames = x[idx]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(frames * np.hanning(PITCH_FRAME), 2 * PITCH_FRAME, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, : MAX_LAG + 1]
+    ac = ac / (ac[:, :1] + 1e-12)
+    lag = MIN_LAG + np.argmax(ac[:, MIN_LAG:], axis=1)
+    return ac[np.arange(n), lag], 16000.0 / lag
+
+
+def pitch_columns(words, audio: np.ndarray) -> dict[str, np.ndarray]:
+    harm, f0 = frame_pitch(audio)
+    hop_s = PITCH_FRAME / 2 / 16000
+    spans = []
+    for _, s, e, _ in words:
+        a = min(int(s / hop_s), len(harm) - 1)
+        b = max(int(np.ceil(e / hop_s)), a + 1)
+        spans.append((a, b))
+    probs = np.array([w[3] for w in words])
+    h = np.array([harm[a:b].mean() for a, b in spans])
+    voiced = [(f0[a:b])[harm[a:b] > 0.5] for a, b in spans]
+    share = np.array([np.mean(harm[a:b] > 0.5) for a, b in spans])
+    confident = [v for v, p in zip(voiced, probs, strict=True) if p >= 0.5 and len(v)]
+    pool = np.concatenate(confident) if confident else np.concatenate([*voiced, [np.nan]])
+    ref = np.nanmedian(pool) if np.any(np.isfinite(pool)) else np.nan
+    dev = np.array(
+        [abs(np.log2(np.median(v) / ref)) if len(v) and np.isfinite(ref) else 0.5 for v in voiced]
+    )
+    return {
+        "harmonicity": h,
+        "harm_vs_clip": h - np.median(h),
+        "f0_dev": np.minimum(dev, 1.0),
+        "voiced_share": share,
+    }
+
+
+def _feature_cache(set_name: str, beam: int) -> Path:
+    return wf.CACHE / f"{set_name}-{wf.MODEL}-beam{beam}-speaker2.jsonl"
+
+
+def feats(args) -> int:
+    torch_threads()
+    recs = wf._read(wf._decodes(args.set, args.beam))
+    path = _feature_cache(args.set, args.beam)
+    done = {(r["id"], r["condition"]) for r in wf._read(path)}
+    todo = [
+        r
+        for r in recs
+        if r["snr"] < wf.GATE_DB and r["words"] and (r["id"], r["condition"]) not in done
+    ]
+    started = time.perf_counter()
+    with path.open("a") as sink:
+        for k, rec in enumerate(todo):
+            audio = np.load(wf._clip(args.set, rec["id"], rec["condition"]))
+            cols = speaker_columns(rec["words"], audio)
+            row = {"id": rec["id"], "condition": rec["condition"]}
+            row.update({n: [round(float(v), 5) for v in c] for n, c in cols.items()})
+            sink.write(json.dumps(row) + "\n")
+            if k % 100 == 0:
+                rate = (time.perf_counter() - started) / (k + 1)
+                print(f"  {k}/{len(todo)} {rate * 1000:.0f} ms/clip", file=sys.stderr, flush=True)
+    return 0
+
+
+def torch_threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _labelled(set_name: str, beam: int):
+    """Rows of (base features, speaker columns, label, speaker) for the labelled words."""
+    from duetto.asr.word_filter import word_features
+
+    spk = {(r["id"], r["condition"]): r for r in wf._read(_feature_cache(set_name, beam))}
+    xs, ss, ys, speakers = [], [], [], []
+    for rec in wf._read(wf._decodes(set_name, beam)):
+        if rec["snr"] >= wf.GATE_DB or not rec["words"]:
+            continue
+        audio = np.load(wf._clip(set_name, rec["id"], rec["condition"]))
+        out = wf._transcription(rec)
+        base = word_features(wf._words(out), audio, rec["no_speech"])
+        cols = spk[rec["id"], rec["condition"]]
+        extra = np.column_stack([cols[c] for c in CANDIDATES])
+        rel = extra - np.median(extra, axis=0, keepdims=True)
+        labels = wf.word_labels([w[0] for w in rec["words"]], rec["ref"])
+        for b, e, r, label in zip(base, extra, rel, labels, strict=True):
+            if label is not None:
+                xs.append(b)
+                ss.append(np.concatenate([e, r]))
+                ys.append(label)
+                speakers.append(rec["speaker"])
+    return np.array(xs), np.array(ss), np.array(ys, np.float64), speakers
+
+
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    r = rankdata(score)
+    pos = y == 1
+    return float((r[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum()))
+
+
+def explore(args) -> int:
+    import zlib
+
+    from duetto.asr.word_filter import LearnedWordFilter
+
+    x, s, y, speakers = _labelled("fit", args.beam)
+    names = CANDIDATES + [f"{c}_rel" for c in CANDIDATES]
+    print(f"fit: {len(y)} labelled words, {int((1 - y).sum())} insertions")
+    for j, n in enumerate(names):
+        col = s[:, j]
+        print(f"  {n:>18}: correct {col[y == 1].mean():.3f}, insertions {col[y == 0].mean():.3f}, "
+              f"AUC {_auc(col, y):.3f}")  # fmt: skip
+    fold = np.array([zlib.crc32(sp.encode()) % wf.CV_FOLDS for sp in speakers])
+    sets = {"base": []} | {n: [j] for j, n in enumerate(names) if args.singles}
+    sets["loud-quiet w160"] = [names.index("sim_loud_w160"), names.index("sim_quiet_w160")]
+    sets["loud-quiet w80"] = [names.index("sim_loud_w80"), names.index("sim_quiet_w80")]
+    sets["loud-quiet both"] = sets["loud-quiet w80"] + sets["loud-quiet w160"]
+    sets["loud-quiet both + clip w160"] = sets["loud-quiet both"] + [names.index("sim_clip_w160")]
+    sets["pitch"] = [names.index(n) for n in ("harmonicity", "harm_vs_clip", "f0_dev", "voiced_share")]
+    sets["speaker w160"] = [names.index(f"sim_{r}_w160") for r in ("clip", "loo", "loud", "quiet")]
+    sets["speaker w160 + pitch"] = sets["speaker w160"] + sets["pitch"]
+    sets["all"] = list(range(len(names)))
+    if args.only:
+        sets = {k: v for k, v in sets.items() if k in args.only.split(",")}
+    for label, cols in sets.items():
+        feats_ = np.column_stack([x, s[:, cols]]) if cols else x
+        for degree, l2 in ((1, 1e-2), (2, 1e-2), (2, 1e-1)):
+            p = np.zeros(len(y))
+            for k in range(wf.CV_FOLDS):
+                tr = fold != k
+                m = wf.fit_logistic(feats_[tr], y[tr], l2, degree=degree)
+                p[~tr] = LearnedWordFilter(*m, 0.5, degree).probabilities(feats_[~tr])
+            gains = [((p < t) & (y == 0)).sum() - ((p < t) & (y == 1)).sum() for t in wf.THRESHOLDS]
+            k = int(np.argmax(gains))
+            loss = -np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9))
+            print(f"  {label:>20} degree {degree} ridge {l2:g}: net removal "
+                  f"{100 * gains[k] / len(y):.2f} per 100 at {wf.THRESHOLDS[k]}, "
+                  f"log loss {loss:.4f}, AUC {_auc(p, y):.3f}", flush=True)  # fmt: skip
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("feats")
+    f.add_argument("--set", choices=("fit", "held", "dev"), required=True)
+    f.add_argument("--beam", type=int, default=1)
+    e = sub.add_parser("explore")
+    e.add_argument("--beam", type=int, default=1)
+    e.add_argument("--only", help="','-separated column sets")
+    e.add_argument("--singles", action="store_true", help="each column alone in the CV too")
+    args = ap.parse_args()
+    return {"feats": feats, "explore": explore}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

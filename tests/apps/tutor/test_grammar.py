@@ -44,6 +44,11 @@ def test_introductory_phrase_gets_a_comma():
     fix = correct("However we did not go out.")
     assert fix.corrected.startswith("However, we")
     assert any(e.kind == "punctuation" for e in fix.edits)
+    # The longest opening phrase decides: no comma inside "First of all".
+    assert correct("First of all, old houses are cold.").edits == ()
+    assert correct("First of all old houses are cold.").corrected == (
+        "First of all, old houses are cold."
+    )
 
 
 def test_every_sentence_start_is_capitalised():

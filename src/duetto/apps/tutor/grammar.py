@@ -43,7 +43,7 @@ INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing a
 INTRODUCTORY = ("however", "therefore", "moreover", "furthermore", "thus", "nowadays",
                 "for example", "for instance", "in addition", "in my opinion", "in conclusion",
                 "on the other hand", "in this case", "in fact", "of course", "in general",
-                "first", "firstly", "second", "secondly", "finally", "besides", "consequently",
+                "first of all", "first", "firstly", "second", "secondly", "finally", "besides", "consequently",
                 "as a result", "in other words", "in the end", "in summary", "to sum up",
                 "personally", "additionally", "on the contrary", "in contrast", "also")  # fmt: skip
 # Words that open a clause and take a comma before them inside a sentence ("..., but",
@@ -510,15 +510,14 @@ class GrammarCorrector:
                 for phrase in INTRODUCTORY:
                     words = phrase.split()
                     end = i + len(words)
-                    if (
-                        [w.lower() for w in out[i:end]] == words
-                        and end < len(out)
-                        and out[end] not in (",", ".", "!", "?", ";", ":")
-                    ):
+                    if [w.lower() for w in out[i:end]] != words:
+                        continue
+                    # The longest phrase that matches decides ("First of all ," is not "First").
+                    if end < len(out) and out[end] not in (",", ".", "!", "?", ";", ":"):
                         out.insert(end, ",")
                         # Positions here are in the corrected text, not the original.
                         edits.append(Edit(end, end, "", ",", "punctuation", EXPLAIN["punctuation"]))
-                        break
+                    break
             i += 1
         return out
 

@@ -62,6 +62,13 @@ def test_every_sentence_start_is_capitalised():
     assert tokens[4] == "we"
 
 
+def test_a_capitalised_function_word_inside_a_sentence_is_lowered():
+    fix = correct("For example, When I travel I read.")
+    assert fix.corrected == "For example, when I travel I read."
+    assert [(e.original, e.correction) for e in fix.edits] == [("When", "when")]
+    assert correct("We met in Paris. When I left, Anna cried.").edits == ()
+
+
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -87,7 +87,7 @@ EXPLAIN = {
     "noun number": "noun number: singular or plural",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
-    "capitalization": "capital letter: 'I' and the first word of a sentence",
+    "capitalization": "capital letter: 'I' and the first word of a sentence, no other",
     "a/an": "'an' goes before a vowel sound, 'a' before a consonant sound",
     "missing word": "a word is missing here",
     "punctuation": "a comma after an introductory phrase",
@@ -465,8 +465,12 @@ class GrammarCorrector:
                 if fixed:
                     out_tokens.append(fixed)
                 continue
-            if token == "i" or (starts and token[:1].islower() and token.isalpha()):
-                fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
+            lower = self.sentence_capitals and _needs_lower_case(tokens, i)
+            if token == "i" or (starts and token[:1].islower() and token.isalpha()) or lower:
+                if lower:
+                    fixed = token.lower()
+                else:
+                    fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
                 edits.append(
                     Edit(i, i + 1, token, fixed, "capitalization", EXPLAIN["capitalization"])
                 )
@@ -612,6 +616,25 @@ class GrammarCorrector:
 
 
 SENTENCE_END = (".", "!", "?")
+# Function words that are never capitalised inside a sentence (not "I", names or titles).
+LOWER_CASE_WORDS = frozenset({"the", "a", "an", "when", "if", "and", "but", "or", "because",
+                              "so", "that", "this", "these", "those", "it", "he", "she", "we",
+                              "they", "you", "my", "his", "her", "our", "their", "your", "is",
+                              "are", "was", "were", "in", "on", "at", "for", "to", "of", "with",
+                              "from", "by", "not", "as", "there", "what", "which", "who", "how",
+                              "why", "then", "also", "although", "though", "while"})  # fmt: skip
+
+
+def _needs_lower_case(tokens: list[str], i: int) -> bool:
+    """A function word written with a capital inside a sentence ("For example, When I ...")."""
+    token = tokens[i]
+    return (
+        i > 0
+        and token[:1].isupper()
+        and token[1:].islower()
+        and token.lower() in LOWER_CASE_WORDS
+        and tokens[i - 1] not in (*SENTENCE_END, ":", '"', "``", "''", "'", "(")
+    )
 
 
 def _is_word(token: str) -> bool:

@@ -427,6 +427,8 @@ def fit(args) -> int:
     nbest = args.nbest > 1
     beam = 5 if nbest else 1  # the n best come from beam 5
     x, y, _ = dataset(_read(_decodes("fit", beam, args.nbest)), "fit", nbest, args.speaker)
+    if args.pool_beam:
+        x, y, _ = _pooled(x, y, [], args.pool_beam, args.speaker)
     print(f"fit: {len(y)} words of noisy clips, {int((1 - y).sum())} insertions")
     mean, scale, coef, bias = fit_logistic(x, y, args.l2, degree=args.degree)
     model = LearnedWordFilter(mean, scale, coef, bias, 0.5, args.degree, nbest, args.speaker)
@@ -460,6 +462,14 @@ def fit(args) -> int:
     return 0
 
 
+def _pooled(x, y, speakers, beam: int, speaker: bool):
+    """Fit's greedy rows and the rows of its decodes with ``beam`` (the n-best run's best
+    hypotheses: what the engine filters under the gate with asr.noisy_beam_size), together."""
+    path = _decodes("fit", beam, 5 if beam == 5 else 1)
+    x2, y2, s2 = dataset(_read(path), "fit", speaker=speaker)
+    return np.concatenate([x, x2]), np.concatenate([y, y2]), list(speakers) + s2
+
+
 CV_FOLDS = 5
 CV_VARIANTS = ((1, 1e-2), (1, 1e-3), (2, 1e-2), (2, 1e-1))  # (degree, ridge)
 
@@ -471,6 +481,8 @@ def cv(args) -> int:
     import zlib
 
     x, y, speakers = dataset(_read(_decodes("fit", 1)), "fit", speaker=args.speaker)
+    if args.pool_beam:
+        x, y, speakers = _pooled(x, y, speakers, args.pool_beam, args.speaker)
     fold = np.array([zlib.crc32(s.encode()) % CV_FOLDS for s in speakers])
     print(f"fit: {len(y)} words, {int((1 - y).sum())} insertions, {len(set(speakers))} speakers")
     for degree, l2 in CV_VARIANTS:
@@ -545,8 +557,10 @@ def main() -> int:
     f.add_argument("--nbest", type=int, default=1, help="5: with the n-best agreement cue")
     f.add_argument("--speaker", action="store_true", help="with the speaker-similarity cue")
     f.add_argument("--noisy-beam", type=int, help="the threshold on held's decodes of this beam")
+    f.add_argument("--pool-beam", type=int, help="5: fit's beam-5 decodes too")
     c = sub.add_parser("cv")
     c.add_argument("--speaker", action="store_true", help="with the speaker-similarity cue")
+    c.add_argument("--pool-beam", type=int, help="5: fit's beam-5 decodes too")
     s = sub.add_parser("score")
     s.add_argument("--set", choices=("fit", "held", "dev"), required=True)
     s.add_argument("--beam", type=int, default=1)

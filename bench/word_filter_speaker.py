@@ -83,6 +83,72 @@ def speaker_columns(words, audio: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def speaker_columns3(words, audio: np.ndarray) -> dict[str, np.ndarray]:
+    """Round 2 candidates: shorter windows, the word's own span, and references from the
+    confident words' frames (talker) and the frames outside every word (background)."""
+    import torch
+    from resemblyzer import audio as raudio
+
+    from duetto.safety.voiceprint import _encoder
+
+    enc = _encoder()
+    mel = raudio.wav_to_mel_spectrogram(_normalized(audio))
+    probs = np.array([w[3] for w in words])
+    spans = []
+    for _, s, e, _ in words:
+        a = min(int(s * FRAMES_PER_S), len(mel) - 1)
+        spans.append((a, max(int(np.ceil(e * FRAMES_PER_S)), a + 1)))
+    inside = np.zeros(len(mel), bool)
+    confident = np.zeros(len(mel), bool)
+    for (a, b), p in zip(spans, probs, strict=True):
+        inside[a:b] = True
+        if p >= 0.7:
+            confident[a:b] = True
+    energy = mel.sum(axis=1)
+    order = np.argsort(energy)
+    loud = order[-max(int(LOUD_SHARE * len(mel)), 20) :]
+    quiet = order[: max(int(QUIET_SHARE * len(mel)), 20)]
+    outside = np.flatnonzero(~inside) if (~inside).sum() >= 20 else quiet
+    conf = np.flatnonzero(confident) if confident.sum() >= 20 else loud
+    refs = {n: _ref(enc, mel, f) for n, f in
+            (("loud", loud), ("quiet", quiet), ("outside", outside), ("conf", conf))}  # fmt: skip
+    out = {}
+    for width in (30, 50):
+        m = mel if len(mel) >= width else np.pad(mel, ((0, width - len(mel)), (0, 0)))
+        starts = [
+            min(max(int(round((s + e) / 2 * FRAMES_PER_S)) - width // 2, 0), len(m) - width)
+            for _, s, e, _ in words
+        ]
+        batch = np.stack([m[a : a + width] for a in starts])
+        with torch.no_grad():
+            emb = enc(torch.from_numpy(batch)).numpy().astype(np.float64)
+        for n, r in refs.items():
+            out[f"sim_{n}_w{width}"] = emb @ r
+    span_emb = []
+    for a, b in spans:
+        a2, b2 = a, b
+        if b2 - a2 < 30:
+            c = (a + b) // 2
+            a2, b2 = max(c - 15, 0), min(max(c - 15, 0) + 30, len(mel))
+        with torch.no_grad():
+            e = enc(torch.from_numpy(np.ascontiguousarray(mel[None, a2:b2]))).numpy()[0]
+        span_emb.append(e.astype(np.float64))
+    span_emb = np.array(span_emb)
+    for n, r in refs.items():
+        out[f"sim_{n}_span"] = span_emb @ r
+    # the 0.8 s window against the new references
+    m = mel if len(mel) >= 80 else np.pad(mel, ((0, 80 - len(mel)), (0, 0)))
+    starts = [
+        min(max(int(round((s + e) / 2 * FRAMES_PER_S)) - 40, 0), len(m) - 80)
+        for _, s, e, _ in words
+    ]
+    with torch.no_grad():
+        emb = enc(torch.from_numpy(np.stack([m[a : a + 80] for a in starts]))).numpy()
+    for n, r in refs.items():
+        out[f"sim_{n}_w80"] = emb.astype(np.float64) @ r
+    return out
+
+
 def _ref(enc, mel: np.ndarray, frames: np.ndarray) -> np.ndarray:
     import torch
 
@@ -138,14 +204,17 @@ def pitch_columns(words, audio: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _feature_cache(set_name: str, beam: int) -> Path:
-    return wf.CACHE / f"{set_name}-{wf.MODEL}-beam{beam}-speaker2.jsonl"
+ROUND = {2: speaker_columns, 3: speaker_columns3}
+
+
+def _feature_cache(set_name: str, beam: int, round_: int = 2) -> Path:
+    return wf.CACHE / f"{set_name}-{wf.MODEL}-beam{beam}-speaker{round_}.jsonl"
 
 
 def feats(args) -> int:
     torch_threads()
     recs = wf._read(wf._decodes(args.set, args.beam))
-    path = _feature_cache(args.set, args.beam)
+    path = _feature_cache(args.set, args.beam, args.round)
     done = {(r["id"], r["condition"]) for r in wf._read(path)}
     todo = [
         r
@@ -156,7 +225,7 @@ def feats(args) -> int:
     with path.open("a") as sink:
         for k, rec in enumerate(todo):
             audio = np.load(wf._clip(args.set, rec["id"], rec["condition"]))
-            cols = speaker_columns(rec["words"], audio)
+            cols = ROUND[args.round](rec["words"], audio)
             row = {"id": rec["id"], "condition": rec["condition"]}
             row.update({n: [round(float(v), 5) for v in c] for n, c in cols.items()})
             sink.write(json.dumps(row) + "\n")
@@ -173,10 +242,13 @@ def torch_threads() -> None:
 
 
 def _labelled(set_name: str, beam: int):
-    """Rows of (base features, speaker columns, label, speaker) for the labelled words."""
+    """Rows of (base features, speaker columns, label, speaker) for the labelled words, and the
+    speaker columns' names (every cached round)."""
     from duetto.asr.word_filter import word_features
 
-    spk = {(r["id"], r["condition"]): r for r in wf._read(_feature_cache(set_name, beam))}
+    caches = [wf._read(_feature_cache(set_name, beam, r)) for r in ROUND]
+    caches = [{(r["id"], r["condition"]): r for r in c} for c in caches if c]
+    names = [k for c in caches for k in next(iter(c.values())) if k not in ("id", "condition")]
     xs, ss, ys, speakers = [], [], [], []
     for rec in wf._read(wf._decodes(set_name, beam)):
         if rec["snr"] >= wf.GATE_DB or not rec["words"]:
@@ -184,17 +256,17 @@ def _labelled(set_name: str, beam: int):
         audio = np.load(wf._clip(set_name, rec["id"], rec["condition"]))
         out = wf._transcription(rec)
         base = word_features(wf._words(out), audio, rec["no_speech"])
-        cols = spk[rec["id"], rec["condition"]]
-        extra = np.column_stack([cols[c] for c in CANDIDATES])
-        rel = extra - np.median(extra, axis=0, keepdims=True)
+        key = rec["id"], rec["condition"]
+        merged = {k: v for c in caches for k, v in c[key].items()}
+        extra = np.column_stack([merged[c] for c in names])
         labels = wf.word_labels([w[0] for w in rec["words"]], rec["ref"])
-        for b, e, r, label in zip(base, extra, rel, labels, strict=True):
+        for b, e, label in zip(base, extra, labels, strict=True):
             if label is not None:
                 xs.append(b)
-                ss.append(np.concatenate([e, r]))
+                ss.append(e)
                 ys.append(label)
                 speakers.append(rec["speaker"])
-    return np.array(xs), np.array(ss), np.array(ys, np.float64), speakers
+    return np.array(xs), np.array(ss), np.array(ys, np.float64), speakers, names
 
 
 def _auc(score: np.ndarray, y: np.ndarray) -> float:
@@ -206,32 +278,27 @@ def _auc(score: np.ndarray, y: np.ndarray) -> float:
 
 
 def explore(args) -> int:
+    """Each speaker column's separation on fit, then the cross-validated classifier with each
+    set of columns (``--sets "name=col+col;..."``; base features always in)."""
     import zlib
 
     from duetto.asr.word_filter import LearnedWordFilter
 
-    x, s, y, speakers = _labelled("fit", args.beam)
-    names = CANDIDATES + [f"{c}_rel" for c in CANDIDATES]
+    x, s, y, speakers, names = _labelled("fit", args.beam)
     print(f"fit: {len(y)} labelled words, {int((1 - y).sum())} insertions")
     for j, n in enumerate(names):
         col = s[:, j]
         print(f"  {n:>18}: correct {col[y == 1].mean():.3f}, insertions {col[y == 0].mean():.3f}, "
               f"AUC {_auc(col, y):.3f}")  # fmt: skip
     fold = np.array([zlib.crc32(sp.encode()) % wf.CV_FOLDS for sp in speakers])
-    sets = {"base": []} | {n: [j] for j, n in enumerate(names) if args.singles}
-    sets["loud-quiet w160"] = [names.index("sim_loud_w160"), names.index("sim_quiet_w160")]
-    sets["loud-quiet w80"] = [names.index("sim_loud_w80"), names.index("sim_quiet_w80")]
-    sets["loud-quiet both"] = sets["loud-quiet w80"] + sets["loud-quiet w160"]
-    sets["loud-quiet both + clip w160"] = sets["loud-quiet both"] + [names.index("sim_clip_w160")]
-    sets["pitch"] = [names.index(n) for n in ("harmonicity", "harm_vs_clip", "f0_dev", "voiced_share")]
-    sets["speaker w160"] = [names.index(f"sim_{r}_w160") for r in ("clip", "loo", "loud", "quiet")]
-    sets["speaker w160 + pitch"] = sets["speaker w160"] + sets["pitch"]
-    sets["all"] = list(range(len(names)))
-    if args.only:
-        sets = {k: v for k, v in sets.items() if k in args.only.split(",")}
+    sets = {"base": []}
+    for spec in filter(None, (args.sets or "").split(";")):
+        label, cols = spec.split("=")
+        sets[label] = [names.index(c) for c in cols.split("+")]
+    forms = ((1, 1e-2), (2, 1e-2), (2, 1e-1)) if args.all_forms else ((1, 1e-2),)
     for label, cols in sets.items():
         feats_ = np.column_stack([x, s[:, cols]]) if cols else x
-        for degree, l2 in ((1, 1e-2), (2, 1e-2), (2, 1e-1)):
+        for degree, l2 in forms:
             p = np.zeros(len(y))
             for k in range(wf.CV_FOLDS):
                 tr = fold != k
@@ -252,10 +319,11 @@ def main() -> int:
     f = sub.add_parser("feats")
     f.add_argument("--set", choices=("fit", "held", "dev"), required=True)
     f.add_argument("--beam", type=int, default=1)
+    f.add_argument("--round", type=int, default=2, choices=(2, 3))
     e = sub.add_parser("explore")
     e.add_argument("--beam", type=int, default=1)
-    e.add_argument("--only", help="','-separated column sets")
-    e.add_argument("--singles", action="store_true", help="each column alone in the CV too")
+    e.add_argument("--sets", help='column sets, e.g. "talker=sim_loud_w80+sim_quiet_w80"')
+    e.add_argument("--all-forms", action="store_true", help="pairwise forms too")
     args = ap.parse_args()
     return {"feats": feats, "explore": explore}[args.cmd](args)
 

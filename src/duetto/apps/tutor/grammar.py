@@ -35,7 +35,7 @@ UNKNOWN_LOGP = math.log(1e-10)
 MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
-          "extra preposition": 2.0}  # fmt: skip
+          "extra preposition": 2.0, "number agreement": -4.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -85,6 +85,7 @@ EXPLAIN = {
     "extra preposition": "preposition: this verb or noun takes none here",
     "verb form": "verb form or agreement: tense, participle or subject-verb agreement",
     "noun number": "noun number: singular or plural",
+    "number agreement": "noun number: the determiner before it asks for singular or plural",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
     "capitalization": "capital letter: 'I' and the first word of a sentence, no other",
@@ -326,6 +327,8 @@ class GrammarCorrector:
                     and form.endswith("s") != word.endswith("s")
                     else "verb form"
                 )
+                if kind == "noun number" and _number_agreement(tokens, i, form):
+                    kind = "number agreement"
                 out.append((form, kind, 0.0))
         if self.insertions and self._may_insert_before(tokens, i):
             for inserted, kind in INSERTIONS.items():
@@ -616,6 +619,13 @@ class GrammarCorrector:
 
 
 SENTENCE_END = (".", "!", "?")
+# Determiners that fix the number of the noun they open ("these", "many" plural; "this",
+# "each" singular): a noun-number edit that agrees with one is its own kind, with its own margin.
+PLURAL_DETERMINERS = frozenset({"these", "those", "many", "several", "few", "both", "various",
+                                "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                "ten", "numerous", "multiple"})  # fmt: skip
+SINGULAR_DETERMINERS = frozenset({"this", "a", "an", "one", "each", "every", "another"})
+ADJECTIVE = frozenset({"JJ", "JJR", "JJS"})
 # Function words that are never capitalised inside a sentence (not "I", names or titles).
 LOWER_CASE_WORDS = frozenset({"the", "a", "an", "when", "if", "and", "but", "or", "because",
                               "so", "that", "this", "these", "those", "it", "he", "she", "we",
@@ -623,6 +633,33 @@ LOWER_CASE_WORDS = frozenset({"the", "a", "an", "when", "if", "and", "but", "or"
                               "are", "was", "were", "in", "on", "at", "for", "to", "of", "with",
                               "from", "by", "not", "as", "there", "what", "which", "who", "how",
                               "why", "then", "also", "although", "though", "while"})  # fmt: skip
+
+
+def _number_agreement(tokens: list[str], i: int, form: str) -> bool:
+    """Whether a determiner just before word ``i`` (or before it and one adjective) asks for the
+    number ``form`` has: "many subject" -> "subjects", "this animals" -> "animal"."""
+    plural = form.endswith("s")
+    # Both must be nouns; "This casts doubt", "one decides" are verbs after a pronoun.
+    if not (_tags(form) & ({"NNS"} if plural else {"NN"})) or (
+        not plural and "VBZ" in _tags(tokens[i].lower())
+    ):
+        return False
+    # An adjective before a noun ("several human processes") is not the noun.
+    following = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+    if _tags(tokens[i].lower()) & ADJECTIVE and _tags(following) & {"NN", "NNS"}:
+        return False
+    for back in (1, 2):
+        if i - back < 0:
+            return False
+        det = tokens[i - back].lower()
+        if det in (PLURAL_DETERMINERS if plural else SINGULAR_DETERMINERS) or (
+            plural and det.isdigit() and det != "1"
+        ):
+            return True
+        # Only an adjective may stand between ("many old house"; not "a few", "a guide").
+        if det in PLURAL_DETERMINERS or det in SINGULAR_DETERMINERS or not _tags(det) & ADJECTIVE:
+            return False
+    return False
 
 
 def _needs_lower_case(tokens: list[str], i: int) -> bool:

@@ -69,6 +69,15 @@ def test_a_capitalised_function_word_inside_a_sentence_is_lowered():
     assert correct("We met in Paris. When I left, Anna cried.").edits == ()
 
 
+def test_a_noun_agrees_in_number_with_its_determiner():
+    fix = correct("We met several old friend.")
+    assert fix.corrected == "We met several old friends."
+    assert [e.kind for e in fix.edits] == ["number agreement"]
+    assert correct("She will become an experts.").corrected == "She will become an expert."
+    assert correct("We saw several human faces.").edits == ()
+    assert correct("This casts doubt on the plan.").edits == ()
+
+
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

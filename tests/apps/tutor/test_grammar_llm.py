@@ -27,7 +27,7 @@ def test_gemma_prefers_the_grammatical_sentence(reranker):
 def test_reranked_corrections(reranker):
     tokens, edits = GrammarCorrector(reranker=reranker).correct_tokens("She have two cat .".split())
     assert tokens == "She has two cats .".split()
-    assert {e.kind for e in edits} == {"verb form", "noun number"}
+    assert {e.kind for e in edits} == {"verb form", "number agreement"}
 
 
 def test_gate_puts_only_sentences_the_ngram_model_is_unsure_of_to_gemma(reranker):

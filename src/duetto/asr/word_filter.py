@@ -119,11 +119,12 @@ def speaker_similarity(words: Sequence[Word], audio: np.ndarray) -> np.ndarray:
     with the embedding of the clip's loudest frames (the user) and of its quietest frames (the
     background talkers): an (n, 2) array in SPEAKER_FEATURES order. Needs ``duetto[safety]``."""
     import torch
-    from resemblyzer import audio as resemblyzer_audio
 
     from duetto.safety.voiceprint import _encoder
 
-    encoder = _encoder()
+    encoder = _encoder()  # first: it imports Resemblyzer quietly, or says which extra is missing
+    from resemblyzer import audio as resemblyzer_audio
+
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) or 1.0
     scaled = np.clip(audio * (10 ** (RESEMBLYZER_DBFS / 20) / rms), -1, 1).astype(np.float32)
     mel = resemblyzer_audio.wav_to_mel_spectrogram(scaled)  # (frames, 40), linear power

@@ -1,15 +1,22 @@
 """A target-speaker cue for the learned word filter (issue 6): is each word in the voice of the
-clip's main talker?
+clip's main talker? The search for the cue, on ``fit`` only (docs/robustness.md).
 
 For every word of a decode cached by bench/word_filter.py, the Resemblyzer embedding of a window
-centred on the word is compared by cosine with the clip's own speaker (candidates: the
-embedding of the whole clip, or the probability-weighted mean of the *other* words' windows).
-``feats`` computes and caches the candidate columns; ``explore`` reports, on ``fit`` only, how
-well each separates correct words from insertions, and the cross-validated classifier with it.
+centred on the word is compared by cosine with references taken from the same clip. Round 2
+(``speaker_columns``): 0.8 s and 1.6 s windows against the whole clip's embedding, the other
+words' windows (probability-weighted), the clip's loudest 40% and quietest 30% of mel frames;
+and pitch cues (autocorrelation peak, F0 against the confident words' median). Round 3
+(``speaker_columns3``): 0.3 s and 0.5 s windows and the word's own span, against the loud and
+quiet frames, the confident words' frames and the frames outside every word. ``feats`` caches
+the columns of a set's greedy decodes; ``explore`` prints each column's mean for correct words
+and insertions and its AUC, then fit's speaker-grouped cross-validation of the classifier with
+the chosen column sets. The winner (0.8 s window against the loud and quiet frames) is
+``duetto.asr.word_filter.speaker_similarity``; bench/word_filter.py fits and scores it
+(``cv --speaker``, ``fit --speaker``).
 
     S="nice -n 10 .venv/bin/python bench/word_filter_speaker.py"
-    $S feats --set fit                 # greedy decodes of fit (the shipped filter's training set)
-    $S explore
+    $S feats --set fit; $S feats --set fit --round 3
+    $S explore --all-forms --sets "lq80=sim_loud_w80+sim_quiet_w80;lq50=sim_loud_w50+sim_quiet_w50"
 """
 
 from __future__ import annotations
@@ -30,8 +37,6 @@ import word_filter as wf  # noqa: E402
 
 FRAMES_PER_S = 100  # Resemblyzer's mel hop is 10 ms
 WINDOWS = (80, 160)  # frames: 0.8 s, and Resemblyzer's own 1.6 s partial
-CANDIDATES = [f"sim_{ref}_w{w}" for w in WINDOWS for ref in ("clip", "loo", "loud", "quiet")]
-CANDIDATES += ["harmonicity", "harm_vs_clip", "f0_dev", "voiced_share"]
 LOUD_SHARE, QUIET_SHARE = 0.4, 0.3  # mel frames taken as the talker's / the background's
 
 
@@ -42,6 +47,7 @@ def _normalized(audio: np.ndarray) -> np.ndarray:
 
 
 def speaker_columns(words, audio: np.ndarray) -> dict[str, np.ndarray]:
+    """Round 1 and 2 candidates (``words``: [word, start, end, probability] rows)."""
     import torch
     from resemblyzer import audio as raudio
 

@@ -78,6 +78,15 @@ def test_a_noun_agrees_in_number_with_its_determiner():
     assert correct("This casts doubt on the plan.").edits == ()
 
 
+def test_a_verb_agrees_with_its_pronoun_subject():
+    fix = correct("He usually bring a book.")
+    assert fix.corrected == "He usually brings a book."
+    assert [e.kind for e in fix.edits] == ["subject agreement"]
+    assert correct("They has a car.").corrected == "They have a car."
+    assert correct("How long will it take us?").edits == ()
+    assert correct("They made it work.").edits == ()
+
+
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -35,7 +35,8 @@ UNKNOWN_LOGP = math.log(1e-10)
 MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
-          "extra preposition": 2.0, "number agreement": -4.0}  # fmt: skip
+          "extra preposition": 2.0, "number agreement": -4.0,
+          "subject agreement": -4.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -86,6 +87,7 @@ EXPLAIN = {
     "verb form": "verb form or agreement: tense, participle or subject-verb agreement",
     "noun number": "noun number: singular or plural",
     "number agreement": "noun number: the determiner before it asks for singular or plural",
+    "subject agreement": "subject-verb agreement: the verb follows the number of its subject",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
     "capitalization": "capital letter: 'I' and the first word of a sentence, no other",
@@ -329,6 +331,8 @@ class GrammarCorrector:
                 )
                 if kind == "noun number" and _number_agreement(tokens, i, form):
                     kind = "number agreement"
+                elif _subject_agreement(tokens, i, form):  # "enjoys" looks like a plural
+                    kind = "subject agreement"
                 out.append((form, kind, 0.0))
         if self.insertions and self._may_insert_before(tokens, i):
             for inserted, kind in INSERTIONS.items():
@@ -626,6 +630,16 @@ PLURAL_DETERMINERS = frozenset({"these", "those", "many", "several", "few", "bot
                                 "ten", "numerous", "multiple"})  # fmt: skip
 SINGULAR_DETERMINERS = frozenset({"this", "a", "an", "one", "each", "every", "another"})
 ADJECTIVE = frozenset({"JJ", "JJR", "JJS"})
+# Subject pronouns whose verb is in the third person singular, and those whose verb is not
+# ("I" takes "was" but not "is": only the was/were pair is decided for it).
+SINGULAR_SUBJECTS = frozenset({"he", "she", "it", "everyone", "everybody", "someone",
+                               "somebody", "nobody", "everything", "something", "nothing"})  # fmt: skip
+PLURAL_SUBJECTS = frozenset({"we", "they", "you"})
+# Words after which a pronoun is an object or the verb a bare infinitive.
+NOT_A_SUBJECT_AFTER = frozenset({"will", "would", "can", "could", "shall", "should", "may",
+                                 "might", "must", "do", "does", "did", "to", "let", "make",
+                                 "makes", "made", "help", "helps", "helped", "see", "saw",
+                                 "watch", "hear", "heard", "have", "has", "had"})  # fmt: skip
 # Function words that are never capitalised inside a sentence (not "I", names or titles).
 LOWER_CASE_WORDS = frozenset({"the", "a", "an", "when", "if", "and", "but", "or", "because",
                               "so", "that", "this", "these", "those", "it", "he", "she", "we",
@@ -658,6 +672,33 @@ def _number_agreement(tokens: list[str], i: int, form: str) -> bool:
             return True
         # Only an adjective may stand between ("many old house"; not "a few", "a guide").
         if det in PLURAL_DETERMINERS or det in SINGULAR_DETERMINERS or not _tags(det) & ADJECTIVE:
+            return False
+    return False
+
+
+def _subject_agreement(tokens: list[str], i: int, form: str) -> bool:
+    """Whether the pronoun just before verb ``i`` (or before it and an adverb) asks for
+    ``form``: "he enjoy" -> "enjoys", "they has" -> "have", "we was" -> "were"."""
+    word = tokens[i].lower()
+    if _tags(word) & {"JJ", "RB"}:  # "He last chose"
+        return False
+    if (word, form) in (("was", "were"), ("were", "was")):
+        singular = form == "was"
+    elif _tags(word) & {"VB", "VBP"} and "VBZ" in _tags(form):
+        singular = True
+    elif "VBZ" in _tags(word) and _tags(form) & {"VBP"}:
+        singular = False
+    else:
+        return False
+    for back in (1, 2):
+        if i - back < 0:
+            return False
+        subject = tokens[i - back].lower()
+        wanted = SINGULAR_SUBJECTS if singular else PLURAL_SUBJECTS
+        if subject in wanted and (form != "was" or subject != "you"):
+            # Not an object or a question: "make it work", "will it take".
+            return i - back == 0 or tokens[i - back - 1].lower() not in NOT_A_SUBJECT_AFTER
+        if _tags(subject) != {"RB"}:  # only an adverb may stand between ("he usually bring")
             return False
     return False
 

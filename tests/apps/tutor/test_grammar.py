@@ -104,6 +104,13 @@ def test_clause_comma_before_but_and_not_after_nothing():
     )
 
 
+def test_comma_after_an_opening_subordinate_clause():
+    assert correct("If it rains we will stay home.").corrected == "If it rains, we will stay home."
+    # Only at the start of a sentence, and only before a subject and an auxiliary verb.
+    assert correct("He said if it rains we will stay.").edits == ()
+    assert correct("When I see something I want it.").edits == ()
+
+
 def test_missing_full_stop_is_added_and_can_be_turned_off():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -96,6 +96,7 @@ EXPLAIN = {
     "punctuation": "a comma after an introductory phrase",
     "clause": "a comma before a clause that starts with 'but' or 'which'",
     "full stop": "a sentence ends with a full stop",
+    "subordinate": "a comma after an opening clause ('If it rains, we stay')",
     "compound": "written as one word",
 }
 
@@ -486,6 +487,7 @@ class GrammarCorrector:
         if self.commas:
             out_tokens = self._introductory_commas(out_tokens, edits)
             out_tokens = self._clause_commas(out_tokens, edits)
+            out_tokens = self._subordinate_clause_commas(out_tokens, edits)
         if self.full_stop and out_tokens and out_tokens[-1][-1:].isalnum():
             end = len(out_tokens)  # a position in the corrected text, like the commas'
             edits.append(Edit(end, end, "", ".", "punctuation", EXPLAIN["full stop"]))
@@ -509,6 +511,30 @@ class GrammarCorrector:
                 edits.append(Edit(len(out), len(out), "", ",", "punctuation", EXPLAIN["clause"]))
                 out.append(",")
             out.append(token)
+        return out
+
+    @staticmethod
+    def _subordinate_clause_commas(tokens: list[str], edits: list[Edit]) -> list[str]:
+        """A comma between an opening subordinate clause and the main clause: "If it rains, we
+        stay". The main clause is taken to start at the first subject pronoun followed by an
+        auxiliary or modal verb ("we will", "he is"), at least two words into the sentence."""
+        out = list(tokens)
+        start = 0
+        while start < len(out):
+            end = next((k for k in range(start, len(out)) if out[k] in SENTENCE_END), len(out))
+            if out[start].lower() in SUBORDINATORS:
+                for k in range(start + 3, end - 1):
+                    if out[k - 1] in (",", ";", ":") or not out[k - 1].isalpha():
+                        break
+                    nxt = out[k + 1].lower()
+                    if k + 2 < end and _tags(nxt) == {"RB"}:  # "he probably would"
+                        nxt = out[k + 2].lower()
+                    if out[k].lower() in MAIN_CLAUSE_SUBJECTS and nxt in AUXILIARIES:
+                        out.insert(k, ",")
+                        edits.append(Edit(k, k, "", ",", "punctuation", EXPLAIN["subordinate"]))
+                        end += 1
+                        break
+            start = end + 1
         return out
 
     @staticmethod
@@ -623,6 +649,13 @@ class GrammarCorrector:
 
 
 SENTENCE_END = (".", "!", "?")
+# Words that open a subordinate clause at the start of a sentence ("If ..., we will ...").
+SUBORDINATORS = frozenset({"if", "when", "although", "though", "while", "after", "before",
+                           "since", "once", "whenever", "unless", "even", "because", "as"})  # fmt: skip
+MAIN_CLAUSE_SUBJECTS = frozenset({"i", "you", "he", "she", "it", "we", "they", "there"})
+AUXILIARIES = frozenset({"will", "would", "can", "could", "should", "must", "may", "might",
+                         "shall", "is", "are", "was", "were", "am", "have", "has", "had", "do",
+                         "does", "did", "need", "needs"})  # fmt: skip
 # Determiners that fix the number of the noun they open ("these", "many" plural; "this",
 # "each" singular): a noun-number edit that agrees with one is its own kind, with its own margin.
 PLURAL_DETERMINERS = frozenset({"these", "those", "many", "several", "few", "both", "various",

@@ -7,6 +7,8 @@ head on pooled features, bench/bank_finetune.py ``mix``) with one more weight.
     # the 90% model's outputs on train are cached by `bank_finetune.py mix --out MODEL`
     nice -n 10 .venv/bin/python bench/bank_ngram.py --model ~/.cache/duetto/bank-nlu/X-int8.onnx \
         --columns "layers 4-6" --mix-weight 0.35
+    # two seeds' models side by side: the mean of their mixes, then the n-gram model on top
+    nice -n 10 .venv/bin/python bench/bank_ngram.py --c 30 --model A-int8.onnx B-int8.onnx
 
 Everything is fitted on the same 90% of BANKING77 train as the model (the n-gram model's C by
 5-fold cross-validation inside it); the other 10% is the holdout the weights are read on.
@@ -33,7 +35,6 @@ from bank_finetune import (  # noqa: E402
     model_key,
     stratified_split,
 )
-
 from duetto.apps.bank.training import DEFAULT_CACHE, load_banking77  # noqa: E402
 
 NGRAM_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -76,12 +77,28 @@ def choose_c(texts: list[str], y: np.ndarray) -> tuple[float, dict]:
     return max(report, key=report.get), report
 
 
-def main(argv: list[str] | None = None) -> int:
+def model_mix(model: Path, fit, held, labels: list[str], intents: list[str], args) -> np.ndarray:
+    """One model's intent mix on the holdout (log-probabilities), as bank_finetune.py's."""
     from duetto.apps.bank.heads import fit_softmax
     from duetto.apps.bank.training import B77_C
 
+    cached = DEFAULT_CACHE / f"b77-train-logits-pooled-{model_key(model)}.npz"
+    if not cached.exists():
+        raise SystemExit(f"{cached} is missing: run bank_finetune.py mix --out {model} first")
+    with np.load(cached) as z:
+        logits, x = z["logits"], z["pooled"]
+    cols = COLUMN_SETS[args.columns]
+    head = fit_softmax(x[fit][:, cols], [labels[i] for i in fit], B77_C, labels=intents)
+    mixed = (1 - args.mix_weight) * log_softmax(logits[held]) + args.mix_weight * log_softmax(
+        head.logits(x[held][:, cols])
+    )
+    return log_softmax(mixed)
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", type=Path, required=True, help="the 90%% model's int8 ONNX")
+    p.add_argument("--model", type=Path, nargs="+", required=True,
+                   help="the 90%% model's int8 ONNX; several: their mixes averaged (an ensemble)")  # fmt: skip
     p.add_argument("--columns", choices=list(COLUMN_SETS), default="layers 4-6")
     p.add_argument("--mix-weight", type=float, default=0.35, help="the linear head's share")
     p.add_argument("--c", type=float, default=None, help="skip the C search")
@@ -90,23 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     texts, labels = load_banking77(DATA, "train")
     intents = sorted(set(labels))
     y = np.array([intents.index(label) for label in labels])
-    cached = DEFAULT_CACHE / f"b77-train-logits-pooled-{model_key(args.model)}.npz"
-    if not cached.exists():
-        raise SystemExit(f"{cached} is missing: run bank_finetune.py mix --out {args.model} first")
-    with np.load(cached) as z:
-        logits, x = z["logits"], z["pooled"]
     fit, held = stratified_split(labels, HOLDOUT)
     fit, held = np.asarray(fit), np.asarray(held)
-    cols = COLUMN_SETS[args.columns]
-    head = fit_softmax(x[fit][:, cols], [labels[i] for i in fit], B77_C, labels=intents)
-    base = (1 - args.mix_weight) * log_softmax(logits[held]) + args.mix_weight * log_softmax(
-        head.logits(x[held][:, cols])
-    )
+    base = np.mean([model_mix(m, fit, held, labels, intents, args) for m in args.model], axis=0)
     fit_texts = [texts[i] for i in fit]
     c, cv = (args.c, {}) if args.c else choose_c(fit_texts, y[fit])
     ngram = fit_ngram(fit_texts, y[fit], c)
     ng = np.log(np.clip(ngram.predict_proba([texts[i] for i in held]), 1e-12, None))
     report = {"n-gram alone": float((ng.argmax(1) == y[held]).mean())}
+    if len(args.model) > 1:
+        for m in args.model:
+            one = model_mix(m, fit, held, labels, intents, args)
+            report[f"{m.name} alone"] = float((one.argmax(1) == y[held]).mean())
     for w in NGRAM_GRID:
         mixed = (1 - w) * log_softmax(base) + w * ng
         report[f"mix + n-gram w={w}"] = float((mixed.argmax(1) == y[held]).mean())

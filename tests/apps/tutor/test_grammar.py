@@ -131,6 +131,14 @@ def test_texting_spelling_run_together_words_and_inflected_misspellings():
     assert correct("He choosed the red one.").corrected == "He chose the red one."
 
 
+def test_a_misspelling_three_edits_away_found_by_its_consonants():
+    assert correct("They sell hair spray and cigarrets.").corrected == (
+        "They sell hair spray and cigarettes."
+    )
+    assert correct("We need it for bisnes.").corrected == "We need it for business."
+    assert correct("They sell hair spray and cigarettes.").edits == ()
+
+
 def test_two_words_written_as_one_become_one_edit():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -70,6 +70,11 @@ SPELLING_EDIT_COST = 2.0
 ENDING_TAGS = (("ing", frozenset({"VBG"})), ("ed", frozenset({"VBD", "VBN"})),
                ("s", frozenset({"NNS", "VBZ"})))  # fmt: skip
 ENDING_COST = 4.0
+# Words of at least this many letters also get the known words with the same consonant
+# skeleton as candidates (the few most frequent, seen at least SKELETON_MIN_COUNT times).
+MIN_SKELETON_LENGTH = 5
+SKELETON_CANDIDATES = 3
+SKELETON_MIN_COUNT = 100_000
 # Shortest part of a split run-together word: the dictionary knows many two-letter oddities.
 MIN_SPLIT = 2
 MAX_EDITS = 6  # per sentence: learners' sentences rarely need more from a local corrector
@@ -212,6 +217,23 @@ def _inflections(word: str) -> set[str]:
 
 
 @cache
+def _skeleton(word: str) -> str:
+    """First letter, then the consonants with doubled letters written once: "bisnes" and
+    "business" both give "bsns"."""
+    rest = re.sub(r"[aeiouy]", "", word[1:])
+    return word[:1] + re.sub(r"(.)\1+", r"\1", rest)
+
+
+@cache
+def _skeleton_index(lm: LanguageModel) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for word, count in sorted(lm.unigrams.items(), key=lambda item: -item[1]):
+        if count >= SKELETON_MIN_COUNT and len(word) >= MIN_SKELETON_LENGTH:
+            index.setdefault(_skeleton(word), []).append(word)
+    return index
+
+
+@cache
 def _tags(word: str) -> frozenset[str]:
     """The Penn tags ``word`` can carry as an inflection of any of its lemmas (lemminflect)."""
     from lemminflect import getAllInflections, getAllLemmas
@@ -293,7 +315,9 @@ class GrammarCorrector:
                 if word.endswith(("ed", "s")[2 - k]) and word[:-k] in self.lm.unigrams
             ]
             out += [(pair, "spelling", SPELLING_EDIT_COST) for pair in self._splits(word)]
-            for term in suggestions + stems:
+            # Misspellings beyond two edits that keep the consonants ("bisnes", "cigarrets").
+            far = [t for t in self._same_consonants(word) if t not in suggestions]
+            for term in suggestions + stems + far:
                 for form in (term, *sorted(_inflections(term))):
                     if form not in seen:
                         seen.add(form)
@@ -342,6 +366,12 @@ class GrammarCorrector:
                         continue
                 out.append((f"{inserted} {word}", kind, 0.0))
         return out
+
+    def _same_consonants(self, word: str) -> list[str]:
+        """Known words with ``word``'s consonant skeleton, most frequent first."""
+        if len(word) < MIN_SKELETON_LENGTH:
+            return []
+        return _skeleton_index(self.lm).get(_skeleton(word), [])[:SKELETON_CANDIDATES]
 
     def _splits(self, word: str) -> list[str]:
         """Two known words run together ("alot", "allday"), as "a lot", "all day"."""

@@ -87,6 +87,19 @@ def test_a_verb_agrees_with_its_pronoun_subject():
     assert correct("They made it work.").edits == ()
 
 
+def test_a_change_of_tense_needs_a_larger_gain():
+    fix = correct("Last year my father buys me a car.")
+    assert fix.corrected == "Last year my father bought me a car."
+    assert [e.kind for e in fix.edits] == ["tense"]
+    assert correct("He ensures that he is up to date.").edits == ()
+    from duetto.apps.tutor.grammar import GrammarCorrector
+
+    lenient = GrammarCorrector({"tense": 3.0})
+    assert lenient.correct("He ensures that he is up to date.").corrected == (
+        "He ensured that he is up to date."
+    )
+
+
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

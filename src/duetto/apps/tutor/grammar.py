@@ -36,7 +36,7 @@ MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
           "extra preposition": 2.0, "number agreement": -4.0,
-          "subject agreement": -4.0}  # fmt: skip
+          "subject agreement": -4.0, "tense": 5.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -93,6 +93,7 @@ EXPLAIN = {
     "noun number": "noun number: singular or plural",
     "number agreement": "noun number: the determiner before it asks for singular or plural",
     "subject agreement": "subject-verb agreement: the verb follows the number of its subject",
+    "tense": "verb tense: past or present",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
     "capitalization": "capital letter: 'I' and the first word of a sentence, no other",
@@ -358,6 +359,8 @@ class GrammarCorrector:
                     kind = "number agreement"
                 elif _subject_agreement(tokens, i, form):  # "enjoys" looks like a plural
                     kind = "subject agreement"
+                elif kind == "verb form" and _is_tense_change(word, form):
+                    kind = "tense"
                 out.append((form, kind, 0.0))
         if self.insertions and self._may_insert_before(tokens, i):
             for inserted, kind in INSERTIONS.items():
@@ -737,6 +740,13 @@ def _number_agreement(tokens: list[str], i: int, form: str) -> bool:
         if det in PLURAL_DETERMINERS or det in SINGULAR_DETERMINERS or not _tags(det) & ADJECTIVE:
             return False
     return False
+
+
+def _is_tense_change(word: str, form: str) -> bool:
+    """A finite verb moved between past and present ("depended" <-> "depend", "has" -> "had")."""
+    past, present = {"VBD"}, {"VBZ"}
+    a, b = _tags(word), _tags(form)
+    return bool((a & past and b & present) or (a & present and b & past))
 
 
 def _subject_agreement(tokens: list[str], i: int, form: str) -> bool:

@@ -100,6 +100,13 @@ def test_a_change_of_tense_needs_a_larger_gain():
     )
 
 
+def test_an_ing_form_changes_only_on_a_large_gain():
+    fix = correct("I am very interesting in music.")
+    assert fix.corrected == "I am very interested in music."
+    assert [e.kind for e in fix.edits] == ["participle"]
+    assert correct("Establishing connections with others will help.").edits == ()
+
+
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -36,7 +36,8 @@ MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
           "extra preposition": 2.0, "number agreement": -4.0,
-          "subject agreement": -4.0, "tense": 5.0}  # fmt: skip
+          "subject agreement": -4.0, "tense": 5.0,
+          "participle": 6.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -94,6 +95,7 @@ EXPLAIN = {
     "number agreement": "noun number: the determiner before it asks for singular or plural",
     "subject agreement": "subject-verb agreement: the verb follows the number of its subject",
     "tense": "verb tense: past or present",
+    "participle": "verb form: an -ing form that should be another form",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
     "capitalization": "capital letter: 'I' and the first word of a sentence, no other",
@@ -361,6 +363,8 @@ class GrammarCorrector:
                     kind = "subject agreement"
                 elif kind == "verb form" and _is_tense_change(word, form):
                     kind = "tense"
+                elif kind == "verb form" and "VBG" in _tags(word):
+                    kind = "participle"
                 out.append((form, kind, 0.0))
         if self.insertions and self._may_insert_before(tokens, i):
             for inserted, kind in INSERTIONS.items():

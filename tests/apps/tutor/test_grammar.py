@@ -190,6 +190,8 @@ def test_missing_article_is_inserted_with_the_trigram_model():
     assert fix.corrected == "She bought a car yesterday."
     (edit,) = fix.edits
     assert (edit.kind, edit.original, edit.correction) == ("missing article", "", "a")
+    # Not inside a noun phrase that already has its article ("the reading a passage").
+    assert correct("It is said in the reading passage.").edits == ()
     # The bigram model alone (the earlier default) cannot tell, so it inserts nothing.
     bigram_only = GrammarCorrector(trigram_weight=0.0, insertions=False)
     assert bigram_only.correct("She bought car yesterday.").corrected == "She bought car yesterday."

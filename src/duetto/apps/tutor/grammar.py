@@ -80,6 +80,8 @@ SKELETON_MIN_COUNT = 100_000
 MIN_SPLIT = 2
 MAX_EDITS = 6  # per sentence: learners' sentences rarely need more from a local corrector
 ARTICLES = ("a", "an", "the")
+NOUN_PHRASE_OPENERS = frozenset({*ARTICLES, "my", "your", "his", "her", "its", "our", "their",
+                                 "this", "these", "those"})  # fmt: skip
 PREPOSITIONS = ("in", "on", "at", "for", "to", "of", "with", "from", "by", "about", "into")
 CONFUSED = (("its", "it's"), ("their", "there"), ("then", "than"), ("to", "too"), ("lose", "loose"),
             ("affect", "effect"), ("your", "you're"), ("who", "whom"), ("much", "many"),
@@ -398,8 +400,10 @@ class GrammarCorrector:
     def _may_insert_before(tokens: list[str], i: int) -> bool:
         word = tokens[i].lower()
         prev = tokens[i - 1].lower() if i > 0 else ""
+        before = tokens[i - 2].lower() if i > 1 else ""
         return (
-            word.isalpha()
+            before not in NOUN_PHRASE_OPENERS  # inside a noun phrase: "the reading passage"
+            and word.isalpha()
             and word not in ARTICLES
             and word not in INSERTIONS
             and prev not in ARTICLES

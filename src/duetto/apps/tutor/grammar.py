@@ -1,8 +1,8 @@
 """Grammar and spelling feedback: candidate edits ranked by a word n-gram language model.
 
 For every word the corrector proposes edits of the kinds learners need most (spelling,
-articles, prepositions, verb forms and agreement, noun number, doubled words, a few confused
-word pairs, missing articles), scores each by how much it raises the sentence's likelihood under
+articles, prepositions, verb forms, agreement with a determiner or a pronoun subject, noun
+number, doubled words, a few confused word pairs, missing articles), scores each by how much it raises the sentence's likelihood under
 PocketSphinx's US-English trigram model (trigram.py; or a bigram model with stupid backoff on
 the counts symspellpy ships, MIT), and applies the best edits greedily while they gain more than
 a margin. It runs in milliseconds, so it fits
@@ -32,6 +32,9 @@ UNKNOWN_LOGP = math.log(1e-10)
 # coordinate search on the even lines of JFLEG dev under the trigram model
 # (bench/grammar_tune.py, docs/tutor.md). The trigram model can tell a missing article ("I have
 # car") where the bigram one could not; a missing "to" still costs GLEU, so it stays off.
+# Agreement with a determiner or a pronoun subject is nearly always right, so those edits apply
+# even when the trigram model mildly prefers the original (negative margins); a change of tense
+# or of an -ing form is often wrong, so it needs more than other verb forms.
 MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
@@ -45,9 +48,10 @@ INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing a
 INTRODUCTORY = ("however", "therefore", "moreover", "furthermore", "thus", "nowadays",
                 "for example", "for instance", "in addition", "in my opinion", "in conclusion",
                 "on the other hand", "in this case", "in fact", "of course", "in general",
-                "first of all", "first", "firstly", "second", "secondly", "finally", "besides", "consequently",
-                "as a result", "in other words", "in the end", "in summary", "to sum up",
-                "personally", "additionally", "on the contrary", "in contrast", "also")  # fmt: skip
+                "first of all", "first", "firstly", "second", "secondly", "finally", "besides",
+                "consequently", "as a result", "in other words", "in the end", "in summary",
+                "to sum up", "personally", "additionally", "on the contrary", "in contrast",
+                "also")  # fmt: skip
 # Words that open a clause and take a comma before them inside a sentence ("..., but",
 # "..., which"); measured one by one on the even lines of JFLEG dev (docs/tutor.md): "and",
 # "so" and "because" lost GLEU there and are left out.
@@ -100,7 +104,7 @@ EXPLAIN = {
     "participle": "verb form: an -ing form that should be another form",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
-    "capitalization": "capital letter: 'I' and the first word of a sentence, no other",
+    "capitalization": "capital letter: 'I' and a sentence's first word; a function word inside it takes none",
     "a/an": "'an' goes before a vowel sound, 'a' before a consonant sound",
     "missing word": "a word is missing here",
     "punctuation": "a comma after an introductory phrase",
@@ -221,7 +225,6 @@ def _inflections(word: str) -> set[str]:
     return out
 
 
-@cache
 def _skeleton(word: str) -> str:
     """First letter, then the consonants with doubled letters written once: "bisnes" and
     "business" both give "bsns"."""
@@ -751,7 +754,7 @@ def _number_agreement(tokens: list[str], i: int, form: str) -> bool:
 
 
 def _is_tense_change(word: str, form: str) -> bool:
-    """A finite verb moved between past and present ("depended" <-> "depend", "has" -> "had")."""
+    """A finite verb moved between the past and the -s present ("ensures" <-> "ensured")."""
     past, present = {"VBD"}, {"VBZ"}
     a, b = _tags(word), _tags(form)
     return bool((a & past and b & present) or (a & present and b & past))

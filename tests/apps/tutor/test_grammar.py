@@ -107,6 +107,13 @@ def test_an_ing_form_changes_only_on_a_large_gain():
     assert correct("Establishing connections with others will help.").edits == ()
 
 
+def test_languages_nationalities_days_and_months_take_a_capital():
+    fix = correct("I study italian law on monday.")
+    assert fix.corrected == "I study Italian law on Monday."
+    assert {e.kind for e in fix.edits} == {"capitalization"}
+    assert correct("I study Italian law in May.").edits == ()
+
+
 def test_insertions_are_rendered_before_the_word():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -104,7 +104,10 @@ EXPLAIN = {
     "participle": "verb form: an -ing form that should be another form",
     "word choice": "commonly confused words",
     "repeated word": "the word is repeated",
-    "capitalization": "capital letter: 'I' and a sentence's first word; a function word inside it takes none",
+    "capitalization": (
+        "capital letter: 'I', a sentence's first word, languages, days and months; "
+        "not a function word inside a sentence"
+    ),
     "a/an": "'an' goes before a vowel sound, 'a' before a consonant sound",
     "missing word": "a word is missing here",
     "punctuation": "a comma after an introductory phrase",
@@ -518,9 +521,17 @@ class GrammarCorrector:
                     out_tokens.append(fixed)
                 continue
             lower = self.sentence_capitals and _needs_lower_case(tokens, i)
-            if token == "i" or (starts and token[:1].islower() and token.isalpha()) or lower:
+            proper = token in PROPER_WORDS
+            if (
+                token == "i"
+                or (starts and token[:1].islower() and token.isalpha())
+                or lower
+                or proper
+            ):
                 if lower:
                     fixed = token.lower()
+                elif proper:
+                    fixed = token.capitalize()
                 else:
                     fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
                 edits.append(
@@ -717,6 +728,14 @@ NOT_A_SUBJECT_AFTER = frozenset({"will", "would", "can", "could", "shall", "shou
                                  "might", "must", "do", "does", "did", "to", "let", "make",
                                  "makes", "made", "help", "helps", "helped", "see", "saw",
                                  "watch", "hear", "heard", "have", "has", "had"})  # fmt: skip
+# Words English always capitalises: languages and nationalities, days and months.
+PROPER_WORDS = frozenset({"english", "american", "chinese", "japanese", "korean", "french",
+                          "spanish", "italian", "german", "indian", "african", "european",
+                          "asian", "british", "canadian", "mexican", "brazilian", "russian",
+                          "arabic", "thai", "vietnamese", "indonesian", "turkish", "greek",
+                          "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                          "sunday", "january", "february", "april", "june", "july", "august",
+                          "september", "october", "november", "december"})  # fmt: skip
 # Function words that are never capitalised inside a sentence (not "I", names or titles).
 LOWER_CASE_WORDS = frozenset({"the", "a", "an", "when", "if", "and", "but", "or", "because",
                               "so", "that", "this", "these", "those", "it", "he", "she", "we",

@@ -166,6 +166,13 @@ def test_a_misspelling_three_edits_away_found_by_its_consonants():
     assert correct("They sell hair spray and cigarettes.").edits == ()
 
 
+def test_a_rare_word_next_to_a_common_one_is_taken_for_a_misspelling():
+    fix = correct("It is a big problem with yong people.")
+    assert fix.corrected == "It is a big problem with young people."
+    assert [e.kind for e in fix.edits] == ["rare word"]
+    assert correct("The yang and the yin.").edits == ()
+
+
 def test_two_words_written_as_one_become_one_edit():
     from duetto.apps.tutor.grammar import GrammarCorrector
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from duetto.apps.tutor.trigram import NO_WORD, SENTENCE_START, trigram_model
@@ -40,7 +40,7 @@ MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
           "extra preposition": 2.0, "number agreement": -4.0,
           "subject agreement": -4.0, "tense": 5.0,
-          "participle": 6.0}  # fmt: skip
+          "participle": 6.0, "rare word": 3.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -80,6 +80,8 @@ ENDING_COST = 4.0
 MIN_SKELETON_LENGTH = 5
 SKELETON_CANDIDATES = 3
 SKELETON_MIN_COUNT = 100_000
+# A known word this many times rarer than a word one edit away may be a misspelling of it.
+RARE_RATIO = 100
 # Shortest part of a split run-together word: the dictionary knows many two-letter oddities.
 MIN_SPLIT = 2
 MAX_EDITS = 6  # per sentence: learners' sentences rarely need more from a local corrector
@@ -115,6 +117,7 @@ EXPLAIN = {
     "full stop": "a sentence ends with a full stop",
     "subordinate": "a comma after an opening clause ('If it rains, we stay')",
     "compound": "written as one word",
+    "rare word": "spelling: a rare word that looks like a misspelling of a common one",
 }
 
 
@@ -228,6 +231,17 @@ def _inflections(word: str) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=100_000)  # bounded: a long-running server sees ever new words
+def _more_frequent_neighbours(word: str, count: int) -> tuple[str, ...]:
+    from symspellpy import Verbosity
+
+    return tuple(
+        s.term
+        for s in _speller().lookup(word, Verbosity.ALL, max_edit_distance=1)
+        if s.term != word and s.count >= RARE_RATIO * count
+    )
+
+
 def _skeleton(word: str) -> str:
     """First letter, then the consonants with doubled letters written once: "bisnes" and
     "business" both give "bsns"."""
@@ -339,6 +353,7 @@ class GrammarCorrector:
                             cost += ENDING_COST
                         out.append((form, "spelling", cost))
             return out
+        out += [(w, "rare word", SPELLING_EDIT_COST) for w in self._common_neighbours(word)]
         if word in ("a", "an") and i + 1 < len(tokens) and tokens[i + 1].isalpha():
             wanted = "an" if _starts_with_vowel_sound(tokens[i + 1]) else "a"
             if wanted != word:
@@ -381,6 +396,13 @@ class GrammarCorrector:
                         continue
                 out.append((f"{inserted} {word}", kind, 0.0))
         return out
+
+    def _common_neighbours(self, word: str) -> tuple[str, ...]:
+        """Words one edit from a rare known word and far more frequent ("yong" -> "young")."""
+        count = self.lm.unigrams.get(word, 0)
+        if len(word) < 3 or not word.isalpha() or not count:
+            return ()
+        return _more_frequent_neighbours(word, count)
 
     def _same_consonants(self, word: str) -> list[str]:
         """Known words with ``word``'s consonant skeleton, most frequent first."""

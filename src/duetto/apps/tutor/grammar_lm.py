@@ -31,7 +31,8 @@ SHORTLIST_MARGIN = {"spelling": -1.0, "article": 0.0, "preposition": 0.5, "verb 
                     "noun number": 0.5, "word choice": 0.5, "repeated word": -2.0,
                     "missing article": 1.0, "a/an": -4.0, "missing word": 1.0,
                     "extra preposition": 0.5, "number agreement": 0.5,
-                    "subject agreement": 0.0, "tense": 0.0, "participle": 0.0}  # fmt: skip
+                    "subject agreement": 0.0, "tense": 0.0, "participle": 0.0,
+                    "rare word": 0.0}  # fmt: skip
 SHORTLIST = 8  # candidate edits per pass
 PASSES = 2
 WINDOW = 4  # tokens after an edit whose likelihood it also changes

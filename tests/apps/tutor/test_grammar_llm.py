@@ -68,3 +68,19 @@ def test_a_small_model_running_on_is_cut_at_the_full_stop():
 
     assert _first_sentences("I bought a book. membeli", "I buyed a book.") == "I bought a book."
     assert _first_sentences("I bought a book", "I buyed a book") == "I bought a book"
+
+
+def test_confident_ngram_edits_are_kept_without_gemma(reranker):
+    corrector = GrammarCorrector(reranker=reranker)
+    tokens = "She have two cat .".split()
+    saved, reranker.confident = reranker.confident, None
+    try:
+        assert reranker.confident_edits(corrector, tokens) == {}  # Gemma judges every edit
+        reranker.confident = 0.0
+        kept = reranker.confident_edits(corrector, tokens)
+        greedy = corrector._choose_greedy(tokens)
+        assert kept and all(greedy[i] == edit for i, edit in kept.items())
+        reranker.confident = 100.0  # no edit is that sure
+        assert reranker.confident_edits(corrector, tokens) == {}
+    finally:
+        reranker.confident = saved

@@ -7,7 +7,8 @@ edits a new setting adds cost Gemma time; the latencies it prints are therefore 
 re-ranker's (bench/grammar.py measures those). Steps, each kept when it gains at least
 ``--min-gain`` GLEU: shortlist floors at the n-gram margins minus 2, 3, 4; the n-gram edits
 kept without Gemma (``CONFIDENT``); the gate (the widest band that sends under ``--max-share``
-of the lines to Gemma); the default Gemma margin; shortlist size and passes; then per-kind
+of the lines to Gemma); the default Gemma margin; shortlist size, passes and the weight of a
+spelling's edit cost; then per-kind
 Gemma margins. ``--final`` runs the current setting (or ``--setting``, as the search prints
 it) on the even and the odd lines and scores even, odd and all at 500 iterations.
 """
@@ -25,6 +26,7 @@ from duetto.apps.tutor.gleu import corpus_gleu
 from duetto.apps.tutor.grammar import MARGIN, GrammarCorrector
 from duetto.apps.tutor.grammar_lm import (
     CONFIDENT,
+    COST_WEIGHT,
     GATE,
     PASSES,
     SHORTLIST,
@@ -37,6 +39,7 @@ FLOOR_OFFSETS = (2.0, 3.0, 4.0)
 CONFIDENTS = (0.0, 1.0, 2.0, 4.0)
 SHORTLISTS = (12,)
 PASSES_GRID = (3,)
+COST_WEIGHTS = (0.25, 1.0)
 GATES = (1.0, 1.25, 1.5, 1.75, 2.0)
 DEFAULT_MARGINS = (1.0, 1.5, 2.5, 3.0)
 KIND_STEPS = (-1.0, 1.0)  # per-kind Gemma margin moves tried around the current one
@@ -89,6 +92,7 @@ def main() -> None:
         reranker.confident = setting.get("confident")
         reranker.shortlist = setting.get("shortlist", SHORTLIST)
         reranker.passes = setting.get("passes", PASSES)
+        reranker.cost_weight = setting.get("cost_weight", COST_WEIGHT)
 
     def run(setting: dict, keep: list[int]) -> tuple[list[str], list[float], int]:
         configure(setting)
@@ -178,6 +182,8 @@ def main() -> None:
         trial({**setting, "shortlist": n}, f"shortlist {n}")
     for n in PASSES_GRID:
         trial({**setting, "passes": n}, f"passes {n}")
+    for w in COST_WEIGHTS:
+        trial({**setting, "cost_weight": w}, f"spelling cost weight {w}")
     for kind in KINDS:
         current = setting["margin"].get(kind, setting["default_margin"])
         for step in KIND_STEPS:

@@ -121,6 +121,7 @@ class GemmaReranker:
         self.scorer = GemmaScorer(model, threads)
         self.gate = gate  # None: every sentence is put to Gemma
         self.confident = confident
+        self.cost_weight = COST_WEIGHT
         self.sentences = 0  # how many sentences were put to Gemma
         self.margin = dict(LM_MARGIN)  # per kind; other kinds need default_margin
         self.default_margin = margin
@@ -153,7 +154,7 @@ class GemmaReranker:
                 edited = self.scorer.tokenize(
                     plain_text(_render(tokens, {**applied, p.index: (p.replacement, p.kind)}))
                 )
-                gain = self.gain(source, source_lp, edited) - COST_WEIGHT * p.cost
+                gain = self.gain(source, source_lp, edited) - self.cost_weight * p.cost
                 if gain > self.margin.get(p.kind, self.default_margin):
                     scored.append((gain, p))
             scored.sort(key=lambda x: -x[0])

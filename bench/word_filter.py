@@ -319,7 +319,7 @@ def dataset(
     """Features and labels of every correct or inserted word of the gated (noisy) clips, and
     each word's speaker. ``nbest``: the n-best agreement column too; ``speaker``: the two
     speaker-similarity columns (duetto.asr.word_filter.SPEAKER_FEATURES)."""
-    from duetto.asr.word_filter import nbest_agreement, speaker_similarity, word_features
+    from duetto.asr.word_filter import filter_features
 
     xs, ys, speakers = [], [], []
     for rec in recs:
@@ -327,11 +327,9 @@ def dataset(
             continue
         audio = np.load(_clip(set_name, rec["id"], rec["condition"]))
         out = _transcription(rec)
-        feats = word_features(_words(out), audio, rec["no_speech"])
-        if nbest:
-            feats = np.column_stack([feats, nbest_agreement(_words(out), out.alternatives)])
-        if speaker:
-            feats = np.column_stack([feats, speaker_similarity(_words(out), audio)])
+        feats = filter_features(
+            _words(out), audio, rec["no_speech"], out.alternatives, nbest, speaker
+        )
         for row, label in zip(feats, word_labels([w[0] for w in rec["words"]], rec["ref"]),
                               strict=True):  # fmt: skip
             if label is not None:
@@ -386,9 +384,9 @@ def _memoize_speaker_similarity() -> None:
 def wer_table(recs: list[dict], set_name: str, variants: dict) -> dict:
     """{variant: {condition: (errors, words)}} with the engine's own _filter_words."""
     from duetto.asr.whisper import _filter_words
+    from duetto.data.textnorm import normalize_text, word_errors
 
     _memoize_speaker_similarity()
-    from duetto.data.textnorm import normalize_text, word_errors
 
     table: dict = {name: {} for name in variants}
     for rec in recs:

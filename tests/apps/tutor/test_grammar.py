@@ -153,6 +153,9 @@ def test_texting_spelling_run_together_words_and_inflected_misspellings():
     # The expansion is capitalised like any sentence start.
     assert fix.corrected == "You are right."
     assert correct("We worked allday.").corrected == "We worked all day."
+    assert correct("He dosent know what we shud do.").corrected == (
+        "He doesn't know what we should do."
+    )
     # The ending says plural / past tense: the correction keeps it.
     assert "problems" in correct("There are many probles in life.").corrected
     assert correct("He choosed the red one.").corrected == "He chose the red one."

@@ -66,7 +66,13 @@ ABBREVIATIONS = {"u": "you", "ur": "your", "r": "are", "pls": "please", "plz": "
                  "wasnt": "wasn't", "arent": "aren't", "werent": "weren't", "cant": "can't",
                  "couldnt": "couldn't", "shouldnt": "shouldn't", "wouldnt": "wouldn't",
                  "havent": "haven't", "hasnt": "hasn't", "im": "I'm", "ive": "I've",
-                 "thats": "that's", "whats": "what's", "theres": "there's"}  # fmt: skip
+                 "thats": "that's", "whats": "what's", "theres": "there's",
+                 "shud": "should", "wud": "would", "ppl": "people", "gud": "good",
+                 "becoz": "because", "bcz": "because", "bcos": "because", "abt": "about",
+                 "frnd": "friend", "frnds": "friends", "msg": "message",
+                 "dosent": "doesn't", "dosnt": "doesn't", "doesent": "doesn't",
+                 "wasent": "wasn't", "cannt": "can't", "didnot": "did not",
+                 "doesnot": "does not", "donot": "do not"}  # fmt: skip
 # Cost per character edit of a spelling correction (log-likelihood units): the LM alone would
 # turn "tecnologies" into the more frequent "technology"; the closest spelling should win.
 SPELLING_EDIT_COST = 2.0

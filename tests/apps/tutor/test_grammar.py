@@ -220,3 +220,14 @@ def test_a_preposition_the_verb_does_not_take_is_dropped():
     (edit,) = fix.edits
     assert (edit.kind, edit.original, edit.correction) == ("extra preposition", "to", "")
     assert correct("She goes to school every day.").edits == ()
+
+
+def test_a_double_comparative_loses_its_more_or_most():
+    fix = correct("It was the most worst day of the year.")
+    assert fix.corrected == "It was the worst day of the year."
+    assert [e.kind for e in fix.edits] == ["double comparative"]
+    # "much easier" is fine too: the language model may prefer it to a bare "easier".
+    assert "more easier" not in correct("Learning online is more easier than in class.").corrected
+    # Not before a word that is a noun or a verb too, nor before a plain adjective.
+    for text in ("Cities need more power and more water.", "She is more careful than me."):
+        assert not [e for e in correct(text).edits if e.kind == "double comparative"]

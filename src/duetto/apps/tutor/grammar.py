@@ -34,13 +34,14 @@ UNKNOWN_LOGP = math.log(1e-10)
 # car") where the bigram one could not; a missing "to" still costs GLEU, so it stays off.
 # Agreement with a determiner or a pronoun subject is nearly always right, so those edits apply
 # even when the trigram model mildly prefers the original (negative margins); a change of tense
-# or of an -ing form is often wrong, so it needs more than other verb forms.
+# or of an -ing form is often wrong, so it needs more than other verb forms. "more" or "most"
+# before a word already compared ("more easier") is dropped unless the LM is very sure it fits.
 MARGIN = {"spelling": 2.0, "article": 6.0, "preposition": 5.0, "verb form": 3.0,
           "noun number": 5.0, "word choice": 3.5, "repeated word": 1.0, "a/an": -1.0,
           "missing article": 2.0, "missing word": math.inf, "compound": 0.0,
           "extra preposition": 2.0, "number agreement": -4.0,
           "subject agreement": -4.0, "tense": 5.0,
-          "participle": 6.0, "rare word": 3.0}  # fmt: skip
+          "participle": 6.0, "rare word": 3.0, "double comparative": -6.0}  # fmt: skip
 # Words the corrector may insert before a word, and the kind of edit each makes.
 INSERTIONS = {"the": "missing article", "a": "missing article", "an": "missing article",
               "to": "missing word"}  # fmt: skip
@@ -124,6 +125,7 @@ EXPLAIN = {
     "subordinate": "a comma after an opening clause ('If it rains, we stay')",
     "compound": "written as one word",
     "rare word": "spelling: a rare word that looks like a misspelling of a common one",
+    "double comparative": "'easier' and 'best' already compare: no 'more' or 'most' before them",
 }
 
 
@@ -377,6 +379,8 @@ class GrammarCorrector:
                 out.append((b if word == a else a, "word choice", 0.0))
         if i > 0 and tokens[i - 1].lower() == word:
             out.append(("", "repeated word", 0.0))
+        if i + 1 < len(tokens) and _double_comparative(word, tokens[i + 1].lower()):
+            out.append(("", "double comparative", 0.0))
         if word not in ARTICLES and word not in PREPOSITIONS:
             for form in _inflections(word):
                 kind = (
@@ -800,6 +804,22 @@ def _number_agreement(tokens: list[str], i: int, form: str) -> bool:
         if det in PLURAL_DETERMINERS or det in SINGULAR_DETERMINERS or not _tags(det) & ADJECTIVE:
             return False
     return False
+
+
+def _double_comparative(word: str, following: str) -> bool:
+    """"more" before a comparative or "most" before a superlative ("more easier", "most worst");
+    not before a word that is also a noun or a verb ("more number", "most interest")."""
+    if word not in ("more", "most"):
+        return False
+    irregular, ending, tags = (
+        (("better", "worse"), "er", {"JJR", "RBR"})
+        if word == "more"
+        else (("best", "worst"), "est", {"JJS", "RBS"})
+    )
+    found = _tags(following)
+    return following in irregular or (
+        following.endswith(ending) and bool(found & tags) and not found & {"NN", "NNS", "VB"}
+    )
 
 
 def _is_tense_change(word: str, form: str) -> bool:

@@ -807,8 +807,8 @@ def _number_agreement(tokens: list[str], i: int, form: str) -> bool:
 
 
 def _double_comparative(word: str, following: str) -> bool:
-    """"more" before a comparative or "most" before a superlative ("more easier", "most worst");
-    not before a word that is also a noun or a verb ("more number", "most interest")."""
+    """Whether ``word`` is "more" before a comparative or "most" before a superlative ("more
+    easier", "most worst"); not before a word that is also a noun or a verb ("more number")."""
     if word not in ("more", "most"):
         return False
     irregular, ending, tags = (

@@ -94,7 +94,9 @@ def choose_c(x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
     return max(report, key=report.get), report
 
 
-def finetune(args, texts: list[str], y: np.ndarray, fit, held, base: np.ndarray) -> dict:
+def finetune(
+    args, texts: list[str], y: np.ndarray, fit, held, base: np.ndarray, test_texts=()
+) -> dict:
     """The encoder's layers from ``args.frozen`` up and a linear head trained on the fit part
     (AdamW, warm-up and linear decay, label smoothing 0.1, length-bucketed batches of 32);
     the holdout alone and in the mix after every epoch."""
@@ -110,22 +112,27 @@ def finetune(args, texts: list[str], y: np.ndarray, fit, held, base: np.ndarray)
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(str(args.encoder))
     model = AutoModel.from_pretrained(str(args.encoder)).eval()
-    path = DEFAULT_CACHE / f"b77-train-{args.encoder.name}-states-{args.frozen}.pt"
-    if path.exists():
-        states = torch.load(path)
-    else:
-        started, states = time.perf_counter(), [None] * len(texts)
-        enc = tok(texts, truncation=True, max_length=64)
-        order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
+
+    def layer_states(items: list[str]) -> list:
+        started, out = time.perf_counter(), [None] * len(items)
+        enc = tok(items, truncation=True, max_length=64)
+        order = sorted(range(len(items)), key=lambda i: len(enc["input_ids"][i]))
         with torch.inference_mode():
             for k in range(0, len(order), 128):
                 part = order[k : k + 128]
                 f = tok.pad({"input_ids": [enc["input_ids"][i] for i in part]}, return_tensors="pt")
                 h = model(**f, output_hidden_states=True).hidden_states[args.frozen]
                 for row, i in enumerate(part):
-                    states[i] = h[row, : int(f["attention_mask"][row].sum())].clone()
-        torch.save(states, path)
+                    out[i] = h[row, : int(f["attention_mask"][row].sum())].clone()
         print(f"  layer-{args.frozen} states in {time.perf_counter() - started:.0f} s", flush=True)
+        return out
+
+    path = DEFAULT_CACHE / f"b77-train-{args.encoder.name}-states-{args.frozen}.pt"
+    if path.exists():
+        states = torch.load(path)
+    else:
+        states = layer_states(texts)
+        torch.save(states, path)
     top = model.encoder.layer[args.frozen :]
     head = torch.nn.Linear(model.config.hidden_size, base.shape[1])
     drop = torch.nn.Dropout(0.1)
@@ -146,11 +153,11 @@ def finetune(args, texts: list[str], y: np.ndarray, fit, held, base: np.ndarray)
             x = layer(x, additive, bias)[0]
         return head(drop((x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)))
 
-    def holdout_logits() -> np.ndarray:
+    def logits_of(rows: list) -> np.ndarray:
         top.eval()
         drop.eval()
         with torch.inference_mode():
-            out = [forward([states[i] for i in held[k : k + 64]]) for k in range(0, len(held), 64)]
+            out = [forward(rows[k : k + 64]) for k in range(0, len(rows), 64)]
         top.train()
         drop.train()
         return torch.cat(out).numpy()
@@ -183,7 +190,9 @@ def finetune(args, texts: list[str], y: np.ndarray, fit, held, base: np.ndarray)
             if k % 100 == 0:
                 print(f"  epoch {epoch} step {k}/{per_epoch} loss {running / k:.3f} "
                       f"{(time.perf_counter() - started) / 60:.1f} min", flush=True)  # fmt: skip
-        logits = holdout_logits()
+        if not len(held):
+            continue
+        logits = logits_of([states[i] for i in held])
         np.save(
             DEFAULT_CACHE / f"b77-holdout-{args.encoder.name}-f{args.frozen}-e{epoch}.npy", logits
         )
@@ -194,7 +203,36 @@ def finetune(args, texts: list[str], y: np.ndarray, fit, held, base: np.ndarray)
             row[f"w={w}"] = float((mixed.argmax(1) == y[held]).mean())
         report[f"epoch {epoch}"] = row
         print(f"  holdout after epoch {epoch}: " + json.dumps(row), flush=True)
+    if test_texts:
+        report["test logits"] = logits_of(layer_states(test_texts))
     return report
+
+
+def full_test(args, texts: list[str], y: np.ndarray, intents: list[str]) -> int:
+    """Fine-tune on all of train, then score BANKING77 test once (docs/bank.md, 2026-11-27 e)."""
+    from duetto.apps.bank.nlu import BankNLU
+
+    test_texts, test_labels = load_banking77(DATA, "test")
+    gold = np.array([intents.index(label) for label in test_labels])
+    every = np.arange(len(texts))
+    empty = np.zeros(0, int)
+    report = finetune(args, texts, y, every, empty, np.zeros((0, len(intents))), test_texts)
+    second = log_softmax(report["test logits"])
+    np.save(DEFAULT_CACHE / f"b77-test-{args.encoder.name}-f{args.frozen}-full.npy", second)
+    nlu = BankNLU()
+    assert list(nlu.intent_labels) == intents, "the shipped heads' intent order differs"
+    # One at a time, as bench/bank_nlu.py and the agent run it (int8 activations per batch).
+    encoded = nlu.encoder.encode([t or " " for t in test_texts], batch_size=1)
+    shipped = np.stack([np.log(nlu.intent_probs(e)) for e in encoded])
+    w = args.test_weight
+    mixed = (1 - w) * shipped + w * second
+    out = {
+        "mpnet alone": float((second.argmax(1) == gold).mean()),
+        "shipped NLU alone": float((shipped.argmax(1) == gold).mean()),
+        f"mix w={w}": float((mixed.argmax(1) == gold).mean()),
+    }
+    print(json.dumps({"banking77 test": out}), flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--full", action="store_true",
+                   help="--finetune on all of train, then BANKING77 test once: alone, the "
+                        "shipped NLU alone and their mix at --test-weight")  # fmt: skip
+    p.add_argument("--test-weight", type=float, default=0.5)
     args = p.parse_args(argv)
 
     texts, labels = load_banking77(DATA, "train")
@@ -217,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([intents.index(label) for label in labels])
     fit, held = (np.asarray(s) for s in stratified_split(labels, HOLDOUT))
     base = np.mean([model_mix(m, fit, held, labels, intents, args) for m in args.model], axis=0)
+    if args.finetune and args.full:
+        return full_test(args, texts, y, intents)
     if args.finetune:
         print(json.dumps(finetune(args, texts, y, fit, held, base)), flush=True)
         return 0

@@ -203,6 +203,9 @@ def finetune(
             row[f"w={w}"] = float((mixed.argmax(1) == y[held]).mean())
         report[f"epoch {epoch}"] = row
         print(f"  holdout after epoch {epoch}: " + json.dumps(row), flush=True)
+    weights = {"top": top.state_dict(), "head": head.state_dict(), "frozen": args.frozen}
+    tag = "full" if not len(held) else "fit90"
+    torch.save(weights, DEFAULT_CACHE / f"b77-{args.encoder.name}-f{args.frozen}-{tag}.pt")
     if test_texts:
         report["test logits"] = logits_of(layer_states(test_texts))
     return report

@@ -238,10 +238,37 @@ def full_test(args, texts: list[str], y: np.ndarray, intents: list[str]) -> int:
     return 0
 
 
+def ship(args) -> int:
+    """The full-train run's changes to layers ``frozen``… as int8 per row (a float32 scale per
+    row; vectors as float16) and its head, into the package (duetto.apps.bank.mpnet)."""
+    import torch
+    from transformers import AutoModel
+
+    from duetto.apps.bank.mpnet import DELTAS
+
+    saved = torch.load(DEFAULT_CACHE / f"b77-{args.encoder.name}-f{args.frozen}-full.pt")
+    base = AutoModel.from_pretrained(str(args.encoder)).encoder.layer[args.frozen :].state_dict()
+    arrays = {"frozen": np.array(args.frozen)}
+    for name, value in saved["top"].items():
+        key, delta = name.replace(".", "/"), (value - base[name]).float().numpy()
+        if delta.ndim == 2:
+            scale = np.abs(delta).max(1) / 127.0
+            scale[scale == 0] = 1.0
+            arrays[f"q/{key}"] = np.round(delta / scale[:, None]).astype(np.int8)
+            arrays[f"scale/{key}"] = scale.astype(np.float32)
+        else:
+            arrays[f"d/{key}"] = delta.astype(np.float16)
+    arrays["head_weight"] = saved["head"]["weight"].numpy().astype(np.float32)
+    arrays["head_bias"] = saved["head"]["bias"].numpy().astype(np.float32)
+    np.savez_compressed(DELTAS, **arrays)
+    print(f"wrote {DELTAS} ({DELTAS.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--encoder", type=Path, required=True, help="the unzipped model folder")
-    p.add_argument("--model", type=Path, nargs="+", required=True,
+    p.add_argument("--model", type=Path, nargs="+", default=[],
                    help="the 90%% model's int8 ONNX (several: their mixes averaged)")  # fmt: skip
     p.add_argument("--columns", choices=list(COLUMN_SETS), default="layers 4-6")
     p.add_argument("--mix-weight", type=float, default=0.35, help="the linear head's share")
@@ -255,7 +282,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="--finetune on all of train, then BANKING77 test once: alone, the "
                         "shipped NLU alone and their mix at --test-weight")  # fmt: skip
     p.add_argument("--test-weight", type=float, default=0.5)
+    p.add_argument("--ship", action="store_true",
+                   help="write the --full run's layers and head into the package")  # fmt: skip
     args = p.parse_args(argv)
+    if args.ship:
+        return ship(args)
 
     texts, labels = load_banking77(DATA, "train")
     intents = sorted(set(labels))

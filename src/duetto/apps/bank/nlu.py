@@ -155,7 +155,7 @@ def hypothesis_weights(scores, temperature: float = NBEST_TEMPERATURE) -> np.nda
 class BankNLU:
     """Loads the model and the shipped heads; :meth:`understand` one utterance at a time."""
 
-    def __init__(self, weights: Path = WEIGHTS, encoder: OnnxEncoder | None = None):
+    def __init__(self, weights: Path = WEIGHTS, encoder: OnnxEncoder | None = None, second=True):
         arrays = np.load(_require(weights), allow_pickle=False)
         self.intents = LinearHead.from_arrays(arrays, "b77")
         self.intent_labels = self.intents.labels
@@ -164,12 +164,26 @@ class BankNLU:
         self.acts = LinearHead.from_arrays(arrays, "acts")
         self.slots = LinearHead.from_arrays(arrays, "slots")
         self.encoder = encoder or shared_encoder()
+        # The fine-tuned mpnet (duetto.apps.bank.mpnet) mixed in when it can run here; False:
+        # MiniLM alone; or a model with ``logits(text)``.
+        if second is True:
+            from duetto.apps.bank.mpnet import shared_second_model
+
+            second = shared_second_model()
+        self.second = second or None
 
     def intent_probs(self, enc: IntentEncoded) -> np.ndarray:
-        """The fine-tuned model's intent distribution mixed with the linear head's."""
+        """The fine-tuned model's intent distribution mixed with the linear head's, then with
+        the second model's (duetto.apps.bank.mpnet.WEIGHT) when there is one."""
         mixed = (1 - self.mix) * log_softmax(enc.logits) + self.mix * log_softmax(
             self.intents.logits(enc.sentence)
         )
+        if self.second is not None:
+            from duetto.apps.bank.mpnet import WEIGHT
+
+            mixed = (1 - WEIGHT) * log_softmax(mixed) + WEIGHT * log_softmax(
+                self.second.logits(enc.text)
+            )
         return np.exp(log_softmax(mixed))
 
     def nbest_probs(

@@ -6,6 +6,8 @@ and the last layer's token states. Small linear heads in ``data/nlu.npz`` read t
 BANKING77 head whose log-probabilities are mixed with the fine-tuned logits, NLU++ dialogue acts
 (multi-label) and BIO slot tags per word.
 ``bench/bank_finetune.py`` reproduces both files from ``../shared/data/banking``.
+A second intent model, all-mpnet-base-v2 fine-tuned (duetto.apps.bank.mpnet), is mixed into the
+intent distribution when it can run here.
 """
 
 from __future__ import annotations

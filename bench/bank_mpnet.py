@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bank_finetune import COLUMN_SETS, DATA, HOLDOUT, log_softmax, stratified_split  # noqa: E402
-from bank_ngram import model_mix  # noqa: E402
+from bank_ngram import model_mix, print_mix_report  # noqa: E402
 from duetto.apps.bank.training import DEFAULT_CACHE, load_banking77  # noqa: E402
 
 WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -303,12 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     lr = fit_lr(x[fit], y[fit], c)
     second = np.log(np.clip(lr.predict_proba(x[held]), 1e-12, None))
     report = {f"{args.encoder.name} alone": float((second.argmax(1) == y[held]).mean())}
-    for w in WEIGHT_GRID:
-        mixed = (1 - w) * log_softmax(base) + w * second
-        report[f"mix + {args.encoder.name} w={w}"] = float((mixed.argmax(1) == y[held]).mean())
-    for k, v in report.items():
-        print(f"  holdout: {k}: {v:.4f}", flush=True)
-    print(json.dumps({"c": c, "cv": cv, "holdout": report}), flush=True)
+    print_mix_report(report, base, second, y[held], WEIGHT_GRID, args.encoder.name,
+                     {"c": c, "cv": cv})  # fmt: skip
     return 0
 
 

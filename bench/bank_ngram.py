@@ -119,13 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         for m in args.model:
             one = model_mix(m, fit, held, labels, intents, args)
             report[f"{m.name} alone"] = float((one.argmax(1) == y[held]).mean())
-    for w in NGRAM_GRID:
-        mixed = (1 - w) * log_softmax(base) + w * ng
-        report[f"mix + n-gram w={w}"] = float((mixed.argmax(1) == y[held]).mean())
+    print_mix_report(report, base, ng, y[held], NGRAM_GRID, "n-gram", {"c": c, "cv": cv})
+    return 0
+
+
+def print_mix_report(report, base, second, gold, grid, name: str, extra: dict) -> None:
+    """Holdout accuracy of ``base`` + w * ``second`` (log-probabilities) for w in ``grid``, after
+    the rows already in ``report``; printed, then as one JSON line with ``extra``."""
+    for w in grid:
+        mixed = (1 - w) * log_softmax(base) + w * second
+        report[f"mix + {name} w={w}"] = float((mixed.argmax(1) == gold).mean())
     for k, v in report.items():
         print(f"  holdout: {k}: {v:.4f}", flush=True)
-    print(json.dumps({"c": c, "cv": cv, "holdout": report}), flush=True)
-    return 0
+    print(json.dumps({**extra, "holdout": report}), flush=True)
 
 
 if __name__ == "__main__":

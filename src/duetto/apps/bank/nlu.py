@@ -94,22 +94,34 @@ def _require(path: Path) -> Path:
     return path
 
 
+def query_tokenizer(path: Path):
+    """A ``tokenizers`` tokenizer for one query at a time, cut at MAX_TOKENS word pieces."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+def query_session(model: Path, threads: int):
+    """An onnxruntime session for short queries: one thread by default (a query takes a few
+    ms, and the ASR and LLM want the other cores), no log noise."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return onnx_session(model, opts)
+
+
 class OnnxEncoder:
     """The fine-tuned MiniLM on onnxruntime: intent logits, sentence feature, word vectors."""
 
     def __init__(self, model: Path = DATA_DIR / MODEL_FILE, threads: int = 1):
-        import onnxruntime
-        from tokenizers import Tokenizer
-
-        self.tokenizer = Tokenizer.from_file(str(_require(TOKENIZER)))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        opts = onnxruntime.SessionOptions()
-        # One thread: a short query takes a few ms, and the ASR and LLM want the other cores.
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = onnx_session(_require(model), opts)
+        self.tokenizer = query_tokenizer(_require(TOKENIZER))
+        self.session = query_session(_require(model), threads)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> list[IntentEncoded]:
         out: list[IntentEncoded] = []

@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -137,18 +138,25 @@ def build(deltas: Path = DELTAS) -> Path:
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
             return self.head((states * mask).sum(1) / mask.sum(1).clamp(min=1.0))
 
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        fp32 = Path(tmp) / "model.onnx"
+    root, level = logging.getLogger(), logging.getLogger().level
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp, warnings.catch_warnings():
+        # The tracer's and the quantizer's advice is for model authors, not for this one-off.
+        warnings.simplefilter("ignore")
+        root.setLevel(logging.ERROR)
+        fp32, quantized = Path(tmp) / "model.onnx", Path(tmp) / "model-int8.onnx"
         ids = torch.tensor([[0, 2054, 2]])
-        torch.onnx.export(
-            Intents(), (ids, torch.ones_like(ids)), str(fp32),
-            input_names=["input_ids", "attention_mask"], output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
-                          "logits": {0: "b"}},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
-        quantized = Path(tmp) / "model-int8.onnx"
-        quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
+        try:
+            torch.onnx.export(
+                Intents(), (ids, torch.ones_like(ids)), str(fp32),
+                input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
+                              "logits": {0: "b"}},
+                opset_version=17, dynamo=False,
+            )  # fmt: skip
+            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8,
+                             per_channel=True)  # fmt: skip
+        finally:
+            root.setLevel(level)
         quantized.rename(out)
     return out
 

@@ -185,6 +185,24 @@ def test_which_card_is_asked_when_ambiguous(agent, db):
     assert {c.last4: c.status for c in db.cards(alice.id)} == {"4417": "active", "9032": "frozen"}
 
 
+def test_a_question_mid_request_is_answered_and_the_request_kept(agent, db):
+    _identify(agent)
+    agent.respond("please freeze my card")
+    reply = agent.respond("what's the fee for withdrawing cash abroad?")
+    assert reply.split(" Now, back")[0] in set(load_faq().values())
+    assert "Which card" in reply and agent.state is State.COLLECT
+    assert "9 0 3 2" in agent.respond("the credit one")
+    agent.respond("yes")
+    alice = db.customer_by_number("20481357")
+    assert {c.last4: c.status for c in db.cards(alice.id)}["9032"] == "frozen"
+    # Asked for a payee, a question is answered; a name that is no payee still says so.
+    agent.respond("I want to make a transfer")
+    reply = agent.respond("how long does a transfer take to arrive?")
+    assert reply.split(" Now, back")[0] in set(load_faq().values())
+    assert "Who would you like to send it to?" in reply and agent.state is State.COLLECT
+    assert "isn't one of your saved payees" in agent.respond("Tesco")
+
+
 def test_faq_answers_come_from_the_knowledge_base(agent):
     _identify(agent)
     answers = set(load_faq().values())

@@ -674,9 +674,12 @@ class BankAgent:
         if _EVERYTHING.search(text) and parse_amount(text) is None:
             return "I can only send a specific amount. How much would you like to send?"
         updated = self._fill(self.pending, text, u, expecting=self._asking)
-        if isinstance(updated, str):
-            return updated
+        if isinstance(updated, str):  # e.g. not a saved payee: unless it was another question
+            return self._aside(text, u) or updated
         if updated == self.pending:
+            aside = self._aside(text, u)
+            if aside:
+                return aside
             if self._asking == "amount":
                 return "Sorry, I didn't catch an amount. How much would you like to send, for example 50 pounds?"
             return self._ask_next()
@@ -812,9 +815,26 @@ class BankAgent:
         cards = [c for c in self.bank.cards(self.customer.id) if c.status != "cancelled"]
         return "Which card: " + _join([f"the {_card_words(c)}" for c in cards], "or") + "?"
 
+    def _aside(self, text: str, u=None) -> str | None:
+        """Mid-request, an utterance that does not answer the question asked: a person wanted
+        (handoff), or a policy question, answered from the FAQ before the question is asked
+        again. None: neither, so the question is simply asked again."""
+        if _wants_person(text):
+            return self._handoff(text)
+        u = u or self._understand(text)
+        if u.confidence >= FAQ_MIN_CONFIDENCE and not self._is_account_request(text, u):
+            answer = faq.answer(u.intent)
+            if answer:
+                self.memory.events.append(f"asked about {u.intent.replace('_', ' ')}")
+                return f"{answer} Now, back to your request. {self._ask_next()}"
+        return None
+
     def _collect_card(self, text: str) -> str:
         card = self._card_in(text)
         if card is None:
+            aside = self._aside(text)
+            if aside:
+                return aside
             return "Sorry, I didn't catch which card. " + self._which_card()
         self.pending = replace(self.pending, card=card)
         self.state, self._asking = State.CONFIRM, None

@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.ship:
         return ship(args)
+    if not args.model and not args.full:
+        p.error("--model is needed: the 90% MiniLM model whose mix the encoder joins")
 
     texts, labels = load_banking77(DATA, "train")
     intents = sorted(set(labels))

@@ -294,9 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     intents = sorted(set(labels))
     y = np.array([intents.index(label) for label in labels])
     fit, held = (np.asarray(s) for s in stratified_split(labels, HOLDOUT))
-    base = np.mean([model_mix(m, fit, held, labels, intents, args) for m in args.model], axis=0)
     if args.finetune and args.full:
         return full_test(args, texts, y, intents)
+    base = np.mean([model_mix(m, fit, held, labels, intents, args) for m in args.model], axis=0)
     if args.finetune:
         print(json.dumps(finetune(args, texts, y, fit, held, base)), flush=True)
         return 0

@@ -425,9 +425,13 @@ class BankAgent:
         if self._smalltalk_like(text, u):
             return self._chat(text)
         if u.confidence >= FAQ_MIN_CONFIDENCE:
-            self.memory.events.append(f"asked about {u.intent.replace('_', ' ')}")
-            return faq.answer(u.intent) or self._not_understood()
+            return self._faq(u) or self._not_understood()
         return self._not_understood()
+
+    def _faq(self, u) -> str | None:
+        """The knowledge base's answer for ``u``'s intent (None: it has none), remembered."""
+        self.memory.events.append(f"asked about {u.intent.replace('_', ' ')}")
+        return faq.answer(u.intent)
 
     def _smalltalk_like(self, text: str, u) -> bool:
         return (
@@ -823,9 +827,8 @@ class BankAgent:
             return self._handoff(text)
         u = u or self._understand(text)
         if u.confidence >= FAQ_MIN_CONFIDENCE and not self._is_account_request(text, u):
-            answer = faq.answer(u.intent)
+            answer = self._faq(u)
             if answer:
-                self.memory.events.append(f"asked about {u.intent.replace('_', ' ')}")
                 return f"{answer} Now, back to your request. {self._ask_next()}"
         return None
 

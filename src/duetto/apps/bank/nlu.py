@@ -21,6 +21,8 @@ import numpy as np
 
 from duetto.apps.bank.encoder import MAX_TOKENS, Encoded, _word_states, split_words
 from duetto.apps.bank.heads import LinearHead
+from duetto.apps.bank.mpnet import WEIGHT as SECOND_WEIGHT
+from duetto.apps.bank.mpnet import shared_second_model
 from duetto.apps.bank.training import predict_slots
 from duetto.errors import ModelNotFoundError
 from duetto.fusion.text import DATA_DIR as FUSION_DATA
@@ -181,21 +183,17 @@ class BankNLU:
         # The fine-tuned mpnet (duetto.apps.bank.mpnet) mixed in when it can run here; False:
         # MiniLM alone; or a model with ``logits(text)``.
         if second is True:
-            from duetto.apps.bank.mpnet import shared_second_model
-
             second = shared_second_model()
         self.second = second or None
 
     def intent_probs(self, enc: IntentEncoded) -> np.ndarray:
         """The fine-tuned model's intent distribution mixed with the linear head's, then with
-        the second model's (duetto.apps.bank.mpnet.WEIGHT) when there is one."""
+        the second model's (``SECOND_WEIGHT``) when there is one."""
         mixed = (1 - self.mix) * log_softmax(enc.logits) + self.mix * log_softmax(
             self.intents.logits(enc.sentence)
         )
         if self.second is not None:
-            from duetto.apps.bank.mpnet import WEIGHT
-
-            mixed = (1 - WEIGHT) * log_softmax(mixed) + WEIGHT * log_softmax(
+            mixed = (1 - SECOND_WEIGHT) * log_softmax(mixed) + SECOND_WEIGHT * log_softmax(
                 self.second.logits(enc.text)
             )
         return np.exp(log_softmax(mixed))

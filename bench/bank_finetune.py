@@ -98,11 +98,16 @@ def batches(n: int, size: int, lengths: list[int], rng: random.Random) -> list[l
     return out
 
 
-def frozen_states(model, texts: list[str], frozen: int, batch: int = 128) -> list:
-    """Hidden states after the first ``frozen`` layers (never trained), one tensor per text."""
+def frozen_states(
+    model, texts: list[str], frozen: int, batch: int = 128, tok=None, encoder=None
+) -> list:
+    """Hidden states after the first ``frozen`` layers (never trained), one tensor per text.
+    ``tok`` and ``encoder`` default to MiniLM's tokenizer and ``model.bert``; any Hugging Face
+    encoder with its tokenizer works (bench/bank_mpnet.py)."""
     import torch
 
-    tok = tokenizer()
+    tok = tok or tokenizer()
+    encoder = encoder or model.bert
     enc = tok(texts, truncation=True, max_length=MAX_TOKENS)
     order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
     out: list = [None] * len(texts)
@@ -111,10 +116,10 @@ def frozen_states(model, texts: list[str], frozen: int, batch: int = 128) -> lis
         for s in range(0, len(order), batch):
             part = order[s : s + batch]
             f = tok.pad({"input_ids": [enc["input_ids"][i] for i in part]}, return_tensors="pt")
-            h = model.bert(
+            h = encoder(
                 input_ids=f["input_ids"], attention_mask=f["attention_mask"],
-                token_type_ids=torch.zeros_like(f["input_ids"]), output_hidden_states=True,
-            ).hidden_states[frozen]  # fmt: skip
+                output_hidden_states=True,
+            ).hidden_states[frozen]  # BERT's token types default to zeros  # fmt: skip
             for row, i in enumerate(part):
                 out[i] = h[row, : int(f["attention_mask"][row].sum())].clone()
     return out

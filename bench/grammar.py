@@ -89,7 +89,12 @@ def main() -> None:
         help="re-rank only sentences with an edit this close below its margin",
     )
     parser.add_argument("--no-gate", action="store_true", help="re-rank every sentence")  # fmt: skip
-    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (reranker)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="llama.cpp threads for the re-ranker (0: the cores, up to 4)",
+    )
     parser.add_argument("--llm-url", help="correct with an OpenAI-compatible chat server instead")
     parser.add_argument("--llm-model", default="", help="model name at --llm-url")
     parser.add_argument("--show", type=int, default=0, help="print this many changed sentences")

@@ -9,7 +9,7 @@ re-ranker's (bench/grammar.py measures those). Steps, each kept when it gains at
 kept without Gemma (``CONFIDENT``); the gate (the widest band that sends under ``--max-share``
 of the lines to Gemma); the default Gemma margin; shortlist size, passes and the weight of a
 spelling's edit cost; then per-kind
-Gemma margins. ``--final`` runs the current setting (or ``--setting``, as the search prints
+Gemma margins. ``--gates 1.25,1.5`` scores only those gates on the even lines. ``--final`` runs the current setting (or ``--setting``, as the search prints
 it) on the even and the odd lines and scores even, odd and all at 500 iterations.
 """
 
@@ -59,6 +59,16 @@ def memoize(scorer, seen: dict) -> None:
         return seen[key]
 
     scorer.logprobs = logprobs
+    compute_many = scorer.logprobs_many
+
+    def logprobs_many(variants):
+        keys = [(tuple(ids), start, stop) for ids, start, stop in variants]
+        missing = [v for v, key in zip(variants, keys, strict=True) if key not in seen]
+        for (ids, start, stop), lp in zip(missing, compute_many(missing), strict=True):
+            seen[(tuple(ids), start, stop)] = lp
+        return [seen[key] for key in keys]
+
+    scorer.logprobs_many = logprobs_many
 
 
 def main() -> None:
@@ -68,6 +78,8 @@ def main() -> None:
     parser.add_argument("--min-gain", type=float, default=0.05)
     parser.add_argument("--max-share", type=float, default=0.46)
     parser.add_argument("--final", action="store_true")
+    parser.add_argument("--gates", default="",
+                        help="only score these gates (comma-separated) on the even lines")  # fmt: skip
     parser.add_argument("--setting", type=json.loads, default=None)
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep Gemma's scores in this file between runs (pickle)")  # fmt: skip
@@ -142,6 +154,14 @@ def main() -> None:
         print(f"latency (the even lines' Gemma scores remembered): median "
               f"{statistics.median(times) * 1000:.1f} ms, p95 "
               f"{times[int(0.95 * (len(times) - 1))] * 1000:.1f} ms")  # fmt: skip
+        return
+
+    if args.gates:
+        for gate in (float(g) for g in args.gates.split(",")):
+            hyps, _, sent = run({**setting, "gate": gate}, even)
+            save()
+            print(f"gate {gate}: GLEU {gleu(even, hyps, args.iterations):.2f}, {sent} of "
+                  f"{len(even)} put to Gemma", flush=True)  # fmt: skip
         return
 
     def score(candidate: dict, label: str) -> float:

@@ -24,6 +24,40 @@ def test_gemma_prefers_the_grammatical_sentence(reranker):
     assert scorer.logprobs(good, 1) == pytest.approx(again, abs=1e-3)
 
 
+def test_edits_decoded_side_by_side_score_as_one_at_a_time(reranker):
+    scorer = reranker.scorer
+    assert scorer.sequences == 5  # the shortlist's edits and the sentence
+    source = scorer.tokenize("Yesterday she go to the market and buy two apple.")
+    edits = ["Yesterday she went to the market and buy two apple.",
+             "Yesterday she go to the market and bought two apple.",
+             "Yesterday she go to the market and buy two apples.",
+             "Yesterday she go to a market and buy two apple.",
+             "Yesterday she goes to the market and buy two apple.",
+             "She go to the market and buy two apple."]  # fmt: skip
+    variants = []
+    for text in edits:
+        ids = scorer.tokenize(text)
+        prefix = next(j for j, (a, b) in enumerate(zip(source, ids, strict=False)) if a != b)
+        variants.append((ids, prefix, min(len(ids), prefix + 4)))
+    scorer.logprobs(source, 1)
+    together = scorer.logprobs_many(variants)  # six edits: two batches of four sequences
+    alone = []
+    for ids, start, stop in variants:
+        scorer.cached = []
+        alone.append(scorer.logprobs(ids, start, stop))
+    for a, b in zip(together, alone, strict=True):
+        assert len(a) == len(b) > 0
+        # llama.cpp's quantized kernels round differently with the batch's size (~0.1 nat); a
+        # wrong prefix or position would move these by nats.
+        assert a == pytest.approx(b, abs=0.3)
+    # The edit at the first word branches from the sentence start; the sentence stays cached.
+    scorer.logprobs(source, 1)
+    before = list(scorer.cached)
+    scorer.logprobs_many(variants[-1:])
+    assert scorer.cached == before
+    assert scorer.logprobs(source, 1) == pytest.approx(scorer.logprobs(source, 1), abs=1e-3)
+
+
 def test_reranked_corrections(reranker):
     tokens, edits = GrammarCorrector(reranker=reranker).correct_tokens("She have two cat .".split())
     assert tokens == "She has two cats .".split()

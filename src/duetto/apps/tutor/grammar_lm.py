@@ -5,11 +5,12 @@ looser margin than it applies on its own; this module scores the sentence and ea
 sentence with the neural language model and keeps the edits that raise the sentence's
 log-likelihood by more than a margin, best first, over a few passes.
 
-Cost is what limits it: on one core of this machine llama.cpp needs ~15 ms a token when every
-position's full 262k-word distribution is wanted. So each edit is scored only on the tokens it
-changes plus a few after them (``window``), starting from the key/value cache of the sentence's
-shared prefix, and the sentence itself once per pass. Even so a sentence costs seconds, so by
-default only the sentences where the n-gram model is unsure (``GATE``) are put to Gemma.
+Cost is what limits it: on one core of this machine llama.cpp needs ~9 ms a token when every
+position's full 262k-word distribution is wanted (half of it the output layer). So each edit is
+scored only on the tokens it changes plus a few after them (``window``), branching from the
+key/value cache of the sentence, all the shortlist's edits side by side in one batch, and the
+sentence itself once per pass. Even so a sentence can cost a second, so by default only the
+sentences where the n-gram model is unsure (``GATE``) are put to Gemma.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ WINDOW = 4  # tokens after an edit whose likelihood it also changes
 # 54.6%), under half, so the median sentence never waits for it; 1.25 gained 0.12 on the even
 # lines over 1.0 (the band first fixed as the widest under 45%).
 GATE = 1.25
+# llama.cpp threads when none are asked for: the machine's cores, up to this many (a sentence's
+# batches are small, so more threads gain little).
+MAX_THREADS = 4
 # Weight of the spelling edit distance cost (n-gram units) in the Gemma score.
 COST_WEIGHT = 0.5
 # Edits of the n-gram model's own choice that Gemma does not judge: joined words (which Gemma's
@@ -62,20 +66,40 @@ def plain_text(tokens: list[str]) -> str:
 class GemmaScorer:
     """Token log-likelihoods from a GGUF language model, reusing the cached shared prefix."""
 
-    def __init__(self, model: str = "bundled", threads: int = 1, context: int = 512):
+    def __init__(self, model: str = "bundled", threads: int = 0, context: int = 512,
+                 sequences: int = 1):  # fmt: skip
         try:
             from llama_cpp import Llama
         except ImportError:
             raise MissingExtraError("grammar re-ranking (llama-cpp-python)", "llm") from None
+        from duetto.config import auto_threads
         from duetto.llm.llama_cpp import close_at_exit
         from duetto.models import gguf_model
 
+        threads = threads or min(auto_threads(0), MAX_THREADS)
         self.llm = Llama(model_path=gguf_model(model), n_ctx=context, n_batch=context,
                          n_threads=threads, n_threads_batch=threads, verbose=False)  # fmt: skip
         close_at_exit(self.llm)
+        if sequences > 1:  # branches of the sentence decoded side by side (logprobs_many)
+            self._parallel_context(sequences)
+        self.sequences = sequences
         self.n_vocab = self.llm.n_vocab()
         self.cached: list[int] = []  # token ids whose keys/values are in the cache
         self.tokens_evaluated = 0
+
+    def _parallel_context(self, sequences: int) -> None:
+        """Replace the context by one that holds ``sequences`` sequences in one key/value cache,
+        so a sequence can share the sentence's cached prefix without copying it."""
+        from llama_cpp import _internals
+
+        params = self.llm.context_params
+        params.n_seq_max = sequences
+        params.kv_unified = True
+        self.llm._ctx.close()
+        self.llm._ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
+        self.llm._batch = _internals.LlamaBatch(
+            n_tokens=self.llm.n_batch, embd=0, n_seq_max=sequences, verbose=False
+        )
 
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -102,6 +126,59 @@ class GemmaScorer:
         norm = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
         return logits[np.arange(len(logits)), ids[start:stop]] - norm
 
+    def logprobs_many(self, variants: list[tuple[list[int], int, int]]) -> list[np.ndarray]:
+        """:meth:`logprobs` of several ``(ids, start, stop)`` at once, in one decode.
+
+        Each variant shares the cached sequence up to ``start - 1`` (the sentence it edits, as
+        left by the last :meth:`logprobs` call) and is decoded from there in a sequence of its
+        own, side by side with the others; the cache keeps the shared sentence afterwards.
+        """
+        if self.sequences == 1:
+            return [self.logprobs(ids, start, stop) for ids, start, stop in variants]
+        out: list[np.ndarray | None] = [None] * len(variants)
+        todo = []
+        for k, (ids, start, stop) in enumerate(variants):
+            start = max(start, 1)
+            if stop <= start:
+                out[k] = np.zeros(0)
+                continue
+            first = start - 1
+            shared = first
+            for j in range(first):
+                if j >= len(self.cached) or self.cached[j] != ids[j]:
+                    shared = j
+                    break
+            todo.append((k, ids, start, stop, shared))
+        for chunk_start in range(0, len(todo), self.sequences - 1):
+            chunk = todo[chunk_start : chunk_start + self.sequences - 1]
+            batch = self.llm._batch.batch
+            n = 0
+            spans = []
+            for seq, (k, ids, start, stop, shared) in enumerate(chunk, 1):
+                self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)
+                if shared:
+                    self.llm._ctx.kv_cache_seq_cp(0, seq, 0, shared)
+                spans.append((k, ids, start, stop, shared, n))
+                for j in range(shared, stop - 1):
+                    batch.token[n] = ids[j]
+                    batch.pos[n] = j
+                    batch.seq_id[n][0] = seq
+                    batch.n_seq_id[n] = 1
+                    batch.logits[n] = True
+                    n += 1
+            batch.n_tokens = n
+            self.llm._ctx.decode(self.llm._batch)
+            self.tokens_evaluated += n
+            logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(n, self.n_vocab))
+            for k, ids, start, stop, shared, row in spans:
+                rows = logits[row + start - 1 - shared : row + stop - 1 - shared]
+                top = rows.max(axis=1)
+                norm = np.log(np.exp(rows - top[:, None]).sum(axis=1)) + top
+                out[k] = rows[np.arange(len(rows)), ids[start:stop]] - norm
+            for seq in range(1, len(chunk) + 1):
+                self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)
+        return out  # type: ignore[return-value]
+
     def _decode(self, ids: list[int], first: int) -> None:
         self.llm._ctx.kv_cache_seq_rm(0, first, -1)
         batch = self.llm._batch
@@ -113,12 +190,12 @@ class GemmaScorer:
 class GemmaReranker:
     """Chooses edits for :class:`~duetto.apps.tutor.grammar.GrammarCorrector` by Gemma's likelihood."""
 
-    def __init__(self, model: str = "bundled", threads: int = 1, margin: float = DEFAULT_MARGIN,
+    def __init__(self, model: str = "bundled", threads: int = 0, margin: float = DEFAULT_MARGIN,
                  shortlist: int = SHORTLIST, passes: int = PASSES, window: int = WINDOW,
                  shortlist_margin: dict[str, float] | None = None,
                  gate: float | None = GATE,
                  confident: float | None = CONFIDENT):  # fmt: skip
-        self.scorer = GemmaScorer(model, threads)
+        self.scorer = GemmaScorer(model, threads, sequences=shortlist + 1)
         self.gate = gate  # None: every sentence is put to Gemma
         self.confident = confident
         self.cost_weight = COST_WEIGHT
@@ -149,12 +226,16 @@ class GemmaReranker:
                 break
             source = self.scorer.tokenize(plain_text(_render(tokens, applied)))
             source_lp = self.scorer.logprobs(source, 1)
-            scored = []
-            for p in proposals:
-                edited = self.scorer.tokenize(
+            edited = [
+                self.scorer.tokenize(
                     plain_text(_render(tokens, {**applied, p.index: (p.replacement, p.kind)}))
                 )
-                gain = self.gain(source, source_lp, edited) - self.cost_weight * p.cost
+                for p in proposals
+            ]
+            gains = self.gains(source, source_lp, edited)
+            scored = []
+            for p, gain in zip(proposals, gains, strict=True):
+                gain -= self.cost_weight * p.cost
                 if gain > self.margin.get(p.kind, self.default_margin):
                     scored.append((gain, p))
             scored.sort(key=lambda x: -x[0])
@@ -195,8 +276,24 @@ class GemmaReranker:
             for p in corrector.proposals(tokens, words, margin=floors)
         )
 
+    def gains(self, source: list[int], source_lp: np.ndarray, edited: list[list[int]]):
+        """Log-likelihood of each of ``edited`` minus ``source``, over the tokens it changes and
+        a window after them, all edits decoded side by side."""
+        spans = [self._span(source, e) for e in edited]
+        after = self.scorer.logprobs_many(
+            [(e, prefix, stop_e) for e, (prefix, _, stop_e) in zip(edited, spans, strict=True)]
+        )
+        return [
+            float(a.sum() - source_lp[max(prefix, 1) - 1 : stop_s - 1].sum())
+            for a, (prefix, stop_s, _) in zip(after, spans, strict=True)
+        ]
+
     def gain(self, source: list[int], source_lp: np.ndarray, edited: list[int]) -> float:
         """Log-likelihood of ``edited`` minus ``source`` over the changed tokens and a window."""
+        return self.gains(source, source_lp, [edited])[0]
+
+    def _span(self, source: list[int], edited: list[int]) -> tuple[int, int, int]:
+        """Shared prefix length, and where the window ends in ``source`` and in ``edited``."""
         prefix = 0
         for a, b in zip(source, edited, strict=False):
             if a != b:
@@ -210,9 +307,7 @@ class GemmaReranker:
             suffix += 1
         stop_s = min(len(source), len(source) - suffix + self.window)
         stop_e = min(len(edited), len(edited) - suffix + self.window)
-        before = source_lp[max(prefix, 1) - 1 : stop_s - 1].sum()
-        after = self.scorer.logprobs(edited, prefix, stop_e).sum()
-        return float(after - before)
+        return prefix, stop_s, stop_e
 
 
 def _render(tokens: list[str], applied: dict[int, tuple[str, str]]) -> list[str]:

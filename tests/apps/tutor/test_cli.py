@@ -12,6 +12,18 @@ def test_grammar_json(capsys):
     assert data["edits"] and all(e["explanation"] for e in data["edits"])
 
 
+def test_grammar_lets_gemma_judge_unsure_edits_unless_fast(capsys):
+    text = "We need a person who are capable of all sorts of works."
+    assert main(["tutor", "grammar", text, "--json"]) == 0
+    judged = json.loads(capsys.readouterr().out)
+    # The n-gram model alone is unsure of both edits and makes neither; Gemma approves them.
+    assert judged["corrected"] == "We need a person who is capable of all sorts of work."
+    assert main(["tutor", "grammar", text, "--json", "--fast"]) == 0
+    assert json.loads(capsys.readouterr().out)["corrected"] == text
+    assert main(["tutor", "grammar", "I have traveled in a group without tour guide."]) == 0
+    assert "(insert) → a:" in capsys.readouterr().out
+
+
 def test_score_json_and_html(tmp_path, capsys, ocean):
     audio = ocean / "audio" / "014200011.flac"
     page = tmp_path / "r.html"

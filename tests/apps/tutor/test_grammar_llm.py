@@ -118,3 +118,30 @@ def test_confident_ngram_edits_are_kept_without_gemma(reranker):
         assert reranker.confident_edits(corrector, tokens) == {}
     finally:
         reranker.confident = saved
+
+
+def test_default_corrector_falls_back_to_ngram_edits_without_llama_cpp(monkeypatch, caplog):
+    import builtins
+    import logging
+
+    from duetto.apps.tutor import grammar, grammar_lm
+
+    real_import = builtins.__import__
+
+    def no_llama(name, *args, **kwargs):
+        if name == "llama_cpp":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    grammar_lm.default_corrector.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_llama)
+    try:
+        with caplog.at_level(logging.WARNING):
+            fallback = grammar_lm.default_corrector()
+        assert fallback is grammar.corrector() and fallback.reranker is None
+        assert "without Gemma re-ranking" in caplog.text and "llm" in caplog.text
+    finally:
+        monkeypatch.undo()
+        grammar_lm.default_corrector.cache_clear()
+    judged = grammar_lm.default_corrector()
+    assert isinstance(judged.reranker, GemmaReranker) and judged.reranker.gate == grammar_lm.GATE

@@ -37,11 +37,12 @@ def register(sub) -> None:
     p = _command(tsub, "grammar", cmd_grammar, "correct a sentence and explain each edit")
     p.add_argument("text", nargs="+", help="the sentence (quote it)")
     p.add_argument(
-        "--rerank",
+        "--fast",
         action="store_true",
-        help="re-rank the edits with the bundled "
-        "Gemma 3 270M: more edits right, but seconds per sentence on one core",
+        help="n-gram edits alone, without the bundled Gemma 3 270M judging the unsure ones "
+        "(milliseconds a sentence, fewer edits right)",
     )
+    p.add_argument("--rerank", action="store_true", help=argparse.SUPPRESS)  # now the default
     p.add_argument(
         "--llm-url",
         help="let an OpenAI-compatible chat server rewrite the sentence, "
@@ -74,7 +75,6 @@ def _print(args, data: dict, text: str) -> None:
 
 
 def cmd_score(args) -> int:
-    from duetto.apps.tutor import grammar
     from duetto.apps.tutor.practice import summary
     from duetto.apps.tutor.report import assessment_html
     from duetto.apps.tutor.scoring import Scorer
@@ -89,7 +89,9 @@ def cmd_score(args) -> int:
     data = result.to_dict()
     text = summary(result)
     if args.free:
-        fix = grammar.correct(result.transcript)
+        from duetto.apps.tutor.grammar_lm import default_corrector
+
+        fix = default_corrector().correct(result.transcript)
         data["grammar"] = _correction_dict(fix)
         text += "\n" + _correction_text(fix)
     if args.learner:
@@ -123,7 +125,9 @@ def _correction_text(fix) -> str:
         return f"grammar: no corrections for “{fix.text}”"
     lines = [f"grammar: {fix.corrected}"]
     for e in fix.edits:
-        lines.append(f"  {e.original} → {e.correction or '(delete)'}: {e.explanation}")
+        lines.append(
+            f"  {e.original or '(insert)'} → {e.correction or '(delete)'}: {e.explanation}"
+        )
     return "\n".join(lines)
 
 
@@ -139,12 +143,12 @@ def cmd_grammar(args) -> int:
         from duetto.apps.tutor.grammar_llm import ChatCorrector
 
         fix = ChatCorrector(args.llm_url, args.llm_model).correct(text)
-    elif args.rerank:
-        from duetto.apps.tutor.grammar_lm import GemmaReranker
-
-        fix = grammar.GrammarCorrector(reranker=GemmaReranker()).correct(text)
-    else:
+    elif args.fast:
         fix = grammar.correct(text)
+    else:
+        from duetto.apps.tutor.grammar_lm import default_corrector
+
+        fix = default_corrector().correct(text)
     _print(args, _correction_dict(fix), _correction_text(fix))
     return 0
 

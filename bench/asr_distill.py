@@ -134,6 +134,14 @@ def main() -> int:
         default=None,
         help="share of babble (0-15 dB) batches; default: asr_finetune's mix",
     )
+    t.add_argument(
+        "--state-weight",
+        type=float,
+        default=0.0,
+        help="also pull the encoder's output on the noisy mix towards the bundled encoder's on "
+        "the clean recording (relative squared distance, this weight); 0: off",
+    )
+    t.add_argument("--threads", type=int, default=1)
     e = sub.add_parser("export")
     e.add_argument("--name", required=True)
     e.add_argument("--step", type=int, required=True)

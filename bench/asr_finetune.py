@@ -488,15 +488,20 @@ def optimiser(params, lr: float, steps: int):
     return opt, sched
 
 
-def train_step(model, opt, sched, mels, inp, tgt, mask) -> float:
-    """One optimiser step on the cross-entropy of the masked target tokens; the loss."""
+def train_step(model, opt, sched, mels, inp, tgt, mask, states=None, state_weight=0.0) -> float:
+    """One optimiser step on the cross-entropy of the masked target tokens (plus, with
+    ``states``, ``state_weight`` times the encoder output's squared distance to them, relative
+    to their power); the loss."""
     import torch
 
-    logits = model.decode(inp, model.encode(mels))
+    memory = model.encode(mels)
+    logits = model.decode(inp, memory)
     nll = torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none"
     )
     loss = (nll * mask.reshape(-1)).sum() / mask.sum()
+    if states is not None:
+        loss = loss + state_weight * ((memory - states) ** 2).mean() / (states**2).mean()
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -512,13 +517,15 @@ def train(args) -> int:
     import torch
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(getattr(args, "threads", 1))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     header, variables, aliases = load_bundled()
     model = build_model(variables, rank=args.rank, targets=args.targets)
     params = [p for p in model.parameters() if p.requires_grad]
     print(f"LoRA rank {args.rank} on {args.targets}: {sum(p.numel() for p in params)} parameters")
+    state_weight = getattr(args, "state_weight", 0.0)
+    teacher = build_model(variables, rank=0, targets="") if state_weight else None
     audio_cache = pickle.loads((CACHE / "train-audio.pkl").read_bytes())
     train_utts, heldout, babble_utts = speakers_split()
     babble = TrainingBabble(babble_utts)
@@ -541,8 +548,14 @@ def train(args) -> int:
             cursor += 1
             audio, segments = audio_cache[u.id]
             mixed, _ = augment(audio, segments, u.speaker, babble, rng)
-            items.append((mixed, u.text))
-        losses.append(train_step(model, opt, sched, *batch_tensors(items, extractor, tok)))
+            items.append((mixed, u.text, audio))
+        tensors = batch_tensors([(a, t) for a, t, _ in items], extractor, tok)
+        states = None
+        if teacher is not None:  # the frozen model's encoder on the clean recordings
+            with torch.no_grad():
+                clean = batch_tensors([(c, t) for _, t, c in items], extractor, tok)[0]
+                states = teacher.encode(clean)
+        losses.append(train_step(model, opt, sched, *tensors, states, state_weight))
         if step % 10 == 0:
             rate = (time.perf_counter() - started) / step
             print(f"step {step}/{args.steps} loss {np.mean(losses[-10:]):.3f} "

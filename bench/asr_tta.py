@@ -1,0 +1,107 @@
+"""Test-time speed perturbation with hypothesis combination (issue 6, a measurement).
+
+    .venv/bin/python bench/asr_tta.py      # after bench/asr_finetune.py cache (held-out clips)
+
+Decodes the held-out train speakers' clips (bench/asr_finetune.py's 40 utterances, clean and
+babble 5 dB) with the noisy-room settings (``bundled-robust``, the learned word filter at 0.5,
+beam 5 under 20 dB) at speeds 1.0, 0.95, 1.05, 0.9 and 1.1 (Kaldi-style: tempo and pitch), and
+prints the WER of each speed alone and of two combinations of 3 and 5 of them: the medoid (the
+hypothesis nearest the others in words) and a ROVER-style word vote (slots aligned one
+hypothesis at a time; a tie keeps the speed-1.0 word).
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SPEEDS = (1.0, 0.95, 1.05, 0.9, 1.1)
+COMBINED = {"3 (0.9, 1, 1.1)": (1.0, 0.9, 1.1), "5": SPEEDS}
+
+
+def medoid(hyps: list[str]) -> str:
+    """The hypothesis with the fewest word edits to the others (the first on a tie)."""
+    from duetto.data.textnorm import word_errors
+
+    cost = [sum(word_errors(h, o)[0] for o in hyps) for h in hyps]
+    return hyps[int(np.argmin(cost))]
+
+
+def vote(hyps: list[str]) -> str:
+    """Word-level majority over slots aligned one hypothesis at a time ("" votes for nothing)."""
+    slots = [[w] for w in hyps[0].split()]
+    for k, hyp in enumerate(hyps[1:], 1):
+        slots = _align(slots, hyp.split(), k)
+    out = []
+    for slot in slots:
+        counts = collections.Counter(slot)
+        word = slot[0] if counts[slot[0]] == max(counts.values()) else counts.most_common(1)[0][0]
+        if word:
+            out.append(word)
+    return " ".join(out)
+
+
+def _align(slots: list[list[str]], words: list[str], n: int) -> list[list[str]]:
+    rows, cols = len(slots), len(words)
+    cost = np.zeros((rows + 1, cols + 1))
+    cost[1:, 0] = np.cumsum([0 if not any(s) else 1 for s in slots])
+    cost[0, 1:] = np.arange(1, cols + 1)
+    for i in range(1, rows + 1):
+        for j in range(1, cols + 1):
+            cost[i, j] = min(cost[i - 1, j - 1] + (words[j - 1] not in slots[i - 1]),
+                             cost[i - 1, j] + 1, cost[i, j - 1] + 1)  # fmt: skip
+    out, i, j = [], rows, cols
+    while i or j:
+        if i and j and cost[i, j] == cost[i - 1, j - 1] + (words[j - 1] not in slots[i - 1]):
+            out.append(slots[i - 1] + [words[j - 1]])
+            i, j = i - 1, j - 1
+        elif i and cost[i, j] == cost[i - 1, j] + (1 if j else (1 if any(slots[i - 1]) else 0)):
+            out.append(slots[i - 1] + [""])
+            i -= 1
+        else:
+            out.append([""] * n + [words[j - 1]])
+            j -= 1
+    return out[::-1]
+
+
+def main() -> int:
+    import asr_finetune as F
+    from duetto.asr.whisper import WhisperASR
+    from duetto.config import ASRSettings
+    from duetto.data.augment import speed_perturb
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    clips = pickle.loads((F.CACHE / "heldout-clips.pkl").read_bytes())
+    asr = WhisperASR(ASRSettings(model="bundled-robust", word_filter="learned",
+                                 word_filter_threshold=0.5, filter_below_snr_db=20.0,
+                                 noisy_beam_size=5, threads=2))  # fmt: skip
+    for condition in ("clean", "babble 5"):
+        rows = []
+        for audio, ref in clips[condition]:
+            hyps = {}
+            for s in SPEEDS:
+                clip = audio if s == 1.0 else speed_perturb(audio, s)
+                hyps[s] = normalize_text(asr.transcribe(clip.astype(np.float32)).text)
+            rows.append((normalize_text(ref), hyps))
+
+        def wer(pick, rows=rows) -> float:
+            counts = np.array([word_errors(ref, pick(h)) for ref, h in rows])
+            return 100 * counts[:, 0].sum() / counts[:, 1].sum()
+
+        alone = ", ".join(f"{s}: {wer(lambda h, s=s: h[s]):.1f}" for s in SPEEDS)
+        print(f"{condition}: each speed alone {alone}")
+        for name, speeds in COMBINED.items():
+            m = wer(lambda h, sp=speeds: medoid([h[s] for s in sp]))
+            v = wer(lambda h, sp=speeds: vote([h[s] for s in sp]))
+            print(f"  {name} speeds: medoid {m:.1f}, word vote {v:.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

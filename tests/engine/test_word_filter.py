@@ -169,6 +169,54 @@ def test_noisy_audio_can_get_its_own_beam(plain, babble_5db):
     assert wide.transcribe(babble_5db).text == plain.transcribe(babble_5db, beam_size=5).text
 
 
+def test_noisy_audio_can_be_decoded_at_several_speeds(plain, babble_5db):
+    # asr.noisy_speeds: under the gate the clip is also decoded played at 0.9 and 1.1 and the
+    # decoding nearest the other two in words is kept; above it, one decode as before.
+    from duetto.asr.whisper import _medoid
+    from duetto.data.augment import speed_perturb
+
+    several = WhisperASR(
+        ASRSettings(model="bundled-robust", noisy_speeds=(0.9, 1.1), filter_below_snr_db=GATE_DB)
+    )
+    heard = []  # the length of every playback decoded
+    decode = several._recognise
+    several._recognise = lambda audio, *args: heard.append(len(audio)) or decode(audio, *args)
+    clean = _audio(USER)
+    assert several.transcribe(clean).text == plain.transcribe(clean).text
+    assert heard == [len(clean)]
+    heard.clear()
+    out = several.transcribe(babble_5db)
+    n = len(babble_5db)
+    assert heard[0] == n and heard[1:] == [
+        pytest.approx(n / 0.9, abs=2),
+        pytest.approx(n / 1.1, abs=2),
+    ]
+    decodings = [plain.transcribe(a) for a in
+                 (babble_5db, speed_perturb(babble_5db, 0.9), speed_perturb(babble_5db, 1.1))]  # fmt: skip
+    assert len({d.text for d in decodings}) == 3  # each playback is heard differently
+    assert out.text == _medoid(decodings).text
+    assert out.duration == pytest.approx(n / 16000)
+
+
+def test_the_medoid_and_time_scaling_of_speed_decodings():
+    from duetto.asr import Segment, Transcription
+    from duetto.asr.whisper import _medoid, _unscaled, noisy_speeds
+    from duetto.errors import ConfigError
+
+    def decoding(text, end=1.0):
+        words = (Word(text.split()[0], 0.5, end),)
+        return Transcription(text, (Segment(0.0, end, text, words),), "en", end, 0.1)
+
+    a, b, c = decoding("we call it bear"), decoding("we call it a bear"), decoding("it will")
+    assert _medoid([a, b, c]).text in (a.text, b.text)
+    assert _medoid([c, a, b]) is a  # a tie keeps the earlier decoding
+    slow = _unscaled(decoding("we call it bear", end=2.0), 0.5, 1.0)
+    assert slow.segments[0].end == 1.0 and slow.words[0].start == 0.25 and slow.duration == 1.0
+    assert noisy_speeds("0.95, 1.05") == (0.95, 1.05) and noisy_speeds(None) == ()
+    with pytest.raises(ConfigError, match="noisy_speeds"):
+        noisy_speeds("0.9,7")
+
+
 def test_the_evaluator_passes_the_filter_on():
     from duetto.data.evaluate import EvalConfig
 

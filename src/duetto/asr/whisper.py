@@ -65,6 +65,7 @@ class WhisperASR:
         self.word_filter = (
             LearnedWordFilter.load(settings.word_filter) if settings.word_filter else None
         )
+        self.noisy_speeds = noisy_speeds(settings.noisy_speeds)
 
     def transcribe(
         self,
@@ -89,7 +90,8 @@ class WhisperASR:
         standard path. ``settings.word_filter`` adds the learned filter (duetto.asr.word_filter).
         With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it,
         and audio under it is decoded with ``settings.noisy_beam_size`` when that is set (a
-        ``beam_size`` given here wins)."""
+        ``beam_size`` given here wins) and, with ``settings.noisy_speeds``, again at each of
+        those speeds, the medoid of the decodings returned (not for ``words`` or ``nbest``)."""
         filtering = (
             self.settings.min_word_prob > 0
             or self.settings.min_word_level_db is not None
@@ -97,20 +99,40 @@ class WhisperASR:
         )
         gate = self.settings.filter_below_snr_db
         noisy_beam = self.settings.noisy_beam_size if beam_size is None else None
-        if gate is not None and (filtering or noisy_beam):
+        speeds = self.noisy_speeds
+        noisy = False
+        if gate is not None and (filtering or noisy_beam or speeds):
             if estimated_snr(audio) >= gate:
                 filtering = False  # clean enough: every word stays, the usual beam
-            elif noisy_beam:
-                beam_size = int(noisy_beam)
+            else:
+                noisy = True
+                beam_size = int(noisy_beam) if noisy_beam else beam_size
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
         asked = nbest
         if filtering and self.word_filter is not None and self.word_filter.nbest and not words:
             nbest = max(nbest, NBEST)  # the filter's agreement cue reads the n best
-        # beam_size None: the settings' beam, resolved in _decode (which benches call directly).
-        out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam_size)
+        args = (words, prompt, language, temperature, align, nbest, beam_size, filtering, asked)
+        out = self._recognise(audio, *args)
+        if noisy and speeds and not words and asked == 1:
+            from duetto.data.augment import speed_perturb
+
+            decodings = [out] + [
+                _unscaled(self._recognise(speed_perturb(audio, s), *args), s, out.duration)
+                for s in speeds
+                if s != 1.0
+            ]
+            out = replace(_medoid(decodings), seconds=sum(d.seconds for d in decodings))
+        return out
+
+    def _recognise(
+        self, audio, words, prompt, language, temperature, align, nbest, beam, filtering, asked
+    ) -> Transcription:
+        """One decoding of ``audio`` with the loop guard and the word filters as set."""
+        # beam None: the settings' beam, resolved in _decode (which benches call directly).
+        out = self._decode(audio, words, prompt, language, temperature, align, nbest, beam)
         if self.settings.loop_guard and temperature == 0:
-            out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam_size)
+            out = self._guard_loops(out, audio, words, prompt, language, align, nbest, beam)
         if not filtering:
             return out
         out = _filter_words(out, audio, self.settings, self.word_filter)
@@ -295,6 +317,47 @@ def loud_level_db(audio: np.ndarray) -> float:
     """The utterance's loud level: the 95th percentile of its 32 ms frame powers, in dB (the
     user's voice at a close microphone; background talkers sit below it)."""
     return float(np.percentile(10 * np.log10(frame_energies(audio) + 1e-10), 95))
+
+
+def noisy_speeds(value) -> tuple[float, ...]:
+    """``asr.noisy_speeds`` as a tuple of speeds: from a list, or "0.95,1.05" (a flag or an
+    environment variable); each must be a sane speed (duetto.data.augment.check_speed)."""
+    from duetto.data.augment import check_speed
+    from duetto.errors import ConfigError, DuettoError
+
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        return tuple(check_speed(float(v)) for v in items)
+    except (TypeError, ValueError, DuettoError) as exc:
+        raise ConfigError(
+            f"asr.noisy_speeds must be speeds like 0.95,1.05 (0.5..2), got {value!r}: {exc}"
+        ) from None
+
+
+def _unscaled(out: Transcription, speed: float, duration: float) -> Transcription:
+    """A decoding of the audio played at ``speed``, its times put back on the original's."""
+    segments = tuple(
+        replace(
+            seg,
+            start=seg.start * speed,
+            end=seg.end * speed,
+            words=tuple(replace(w, start=w.start * speed, end=w.end * speed) for w in seg.words),
+        )
+        for seg in out.segments
+    )
+    return replace(out, segments=segments, duration=duration)
+
+
+def _medoid(decodings: list[Transcription]) -> Transcription:
+    """The decoding with the fewest word edits (normalized text) to the others; the first of
+    those on a tie (the audio as played)."""
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    texts = [normalize_text(d.text) for d in decodings]
+    costs = [sum(word_errors(t, other)[0] for other in texts) for t in texts]
+    return decodings[costs.index(min(costs))]
 
 
 def estimated_snr(audio: np.ndarray) -> float:

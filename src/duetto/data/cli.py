@@ -120,6 +120,12 @@ def register(sub) -> None:
         default=None,
         help="beam for audio under --filter-below-snr (asr.noisy_beam_size; e.g. 5)",
     )
+    p.add_argument(
+        "--noisy-speeds",
+        default=None,
+        help="also decode audio under --filter-below-snr at these speeds and keep the medoid "
+        "(asr.noisy_speeds; e.g. 0.95,1.05,0.9,1.1)",
+    )
     p.add_argument("--model", default="bundled", help="ASR model (asr.model; e.g. base)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
@@ -237,6 +243,7 @@ def cmd_align(args) -> int:
 
 
 def cmd_eval_asr(args) -> int:
+    from duetto.asr.whisper import noisy_speeds
     from duetto.data.evaluate import (
         EvalConfig,
         Evaluator,
@@ -276,6 +283,7 @@ def cmd_eval_asr(args) -> int:
         word_filter=args.word_filter,
         word_filter_threshold=args.word_filter_threshold,
         noisy_beam_size=args.noisy_beam_size,
+        noisy_speeds=noisy_speeds(args.noisy_speeds) or None,
         model=args.model,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)

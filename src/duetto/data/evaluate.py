@@ -67,6 +67,8 @@ class EvalConfig:
     word_filter_threshold: float | None = None
     # ... and decode audio under filter_below_snr_db with this beam (None: beam_size always).
     noisy_beam_size: int | None = None
+    # ... and decode it again at these speeds, keeping the medoid (None: once).
+    noisy_speeds: tuple[float, ...] | None = None
     model: str = "bundled"  # the ASR model (asr.model)
 
     def __post_init__(self):
@@ -96,6 +98,8 @@ class EvalConfig:
             parts += [f"word-filter-threshold={self.word_filter_threshold:g}"]
         if self.noisy_beam_size is not None:
             parts += [f"noisy-beam={self.noisy_beam_size}"]
+        if self.noisy_speeds:
+            parts += ["noisy-speeds=" + "/".join(f"{s:g}" for s in self.noisy_speeds)]
         parts += [f"model={self.model}"] if self.model != "bundled" else []
         return ",".join(parts) or "baseline"
 
@@ -264,6 +268,7 @@ class Evaluator:
                 word_filter=config.word_filter,
                 word_filter_threshold=config.word_filter_threshold,
                 noisy_beam_size=config.noisy_beam_size,
+                noisy_speeds=config.noisy_speeds,
             )
         )
         self.vad = load_vad()

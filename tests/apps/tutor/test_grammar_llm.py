@@ -145,3 +145,12 @@ def test_default_corrector_falls_back_to_ngram_edits_without_llama_cpp(monkeypat
         grammar_lm.default_corrector.cache_clear()
     judged = grammar_lm.default_corrector()
     assert isinstance(judged.reranker, GemmaReranker) and judged.reranker.gate == grammar_lm.GATE
+
+
+def test_one_thread_narrows_the_gate_so_the_median_sentence_skips_gemma():
+    from duetto.apps.tutor import grammar_lm
+
+    one = GemmaReranker(threads=1, shortlist=1)
+    assert one.scorer.threads == 1 and one.gate == grammar_lm.ONE_THREAD_GATE < grammar_lm.GATE
+    assert GemmaReranker(threads=2, shortlist=1).gate == grammar_lm.GATE
+    assert GemmaReranker(threads=1, shortlist=1, gate=2.0).gate == 2.0  # asked for: kept

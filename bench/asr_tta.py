@@ -1,6 +1,7 @@
 """Test-time speed perturbation with hypothesis combination (issue 6, a measurement).
 
     .venv/bin/python bench/asr_tta.py      # after bench/asr_finetune.py cache (held-out clips)
+    .venv/bin/python bench/asr_tta.py --held   # after bench/word_filter.py prepare --set held
 
 Decodes the held-out train speakers' clips (bench/asr_finetune.py's 40 utterances, clean and
 babble 5 dB) with the noisy-room settings (``bundled-robust``, the learned word filter at 0.5,
@@ -70,6 +71,59 @@ def _align(slots: list[list[str]], words: list[str], n: int) -> list[list[str]]:
     return out[::-1]
 
 
+def held(asr) -> int:
+    """The word filter's held set (100 utterances, babble 5 dB): the candidates of the second
+    look (docs/robustness.md), each decoding done once and filtered at every threshold."""
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    import word_filter as W
+    from duetto.data.augment import speed_perturb
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    decode, memo = asr._decode, {}
+
+    def remembered(audio, *args):
+        key = (hashlib.sha1(audio.tobytes()).hexdigest(), args)
+        if key not in memo:
+            memo[key] = decode(audio, *args)
+        return memo[key]
+
+    asr._decode = remembered
+    index = [json.loads(line) for line in (W.CACHE / "held-index.jsonl").read_text().splitlines()]
+    rows = [r for r in index if r["condition"] == "babble 5"]
+    nine = tuple(round(0.9 + 0.025 * k, 3) for k in range(9))
+    settings = asr.settings
+    texts: dict = {}  # (threshold, speed) -> normalized transcript per row
+    for n, r in enumerate(rows):
+        audio = np.load(W.CACHE / "audio" / "held" / f"{r['id']}-babble5.npy").astype(np.float32)
+        for s in nine:
+            clip = audio if s == 1.0 else speed_perturb(audio, s)
+            for t in (0.5, 0.4, 0.3) if s in SPEEDS else (0.5,):
+                asr.settings = replace(settings, word_filter_threshold=t)
+                text = normalize_text(asr.transcribe(clip).text)
+                texts.setdefault((t, s), []).append(text)
+        if n % 20 == 19:
+            print(f"  {n + 1}/{len(rows)}", flush=True)
+    refs = [normalize_text(r["ref"]) for r in rows]
+
+    def wer(t: float, speeds) -> float:
+        counts = np.array([word_errors(ref, medoid([texts[t, s][i] for s in speeds]))
+                           for i, ref in enumerate(refs)])  # fmt: skip
+        return 100 * counts[:, 0].sum() / counts[:, 1].sum()
+
+    print(f"held set, babble 5 dB, {len(rows)} utterances (medoid of the speeds):")
+    print(f"  noisy-room settings alone        {wer(0.5, (1.0,)):.1f}")
+    print(f"  + 5 speeds                       {wer(0.5, SPEEDS):.1f}")
+    print(
+        f"  + 9 speeds                       {wer(0.5, (1.0, *(s for s in nine if s != 1.0))):.1f}"
+    )
+    for t in (0.4, 0.3):
+        print(f"  + 5 speeds, filter threshold {t}  {wer(t, SPEEDS):.1f}")
+    return 0
+
+
 def main() -> int:
     import asr_finetune as F
     from duetto.asr.whisper import WhisperASR
@@ -77,10 +131,12 @@ def main() -> int:
     from duetto.data.augment import speed_perturb
     from duetto.data.textnorm import normalize_text, word_errors
 
-    clips = pickle.loads((F.CACHE / "heldout-clips.pkl").read_bytes())
     asr = WhisperASR(ASRSettings(model="bundled-robust", word_filter="learned",
                                  word_filter_threshold=0.5, filter_below_snr_db=20.0,
                                  noisy_beam_size=5, threads=2))  # fmt: skip
+    if "--held" in sys.argv[1:]:
+        return held(asr)
+    clips = pickle.loads((F.CACHE / "heldout-clips.pkl").read_bytes())
     for condition in ("clean", "babble 5"):
         rows = []
         for audio, ref in clips[condition]:

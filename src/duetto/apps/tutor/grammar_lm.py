@@ -120,21 +120,23 @@ class GemmaScorer:
         start = max(start, 1)
         if stop <= start:
             return np.zeros(0)
-        common = 0
-        for a, b in zip(self.cached, ids[:stop], strict=False):
-            if a != b:
-                break
-            common += 1
         # Logits at position j - 1 give token j: decode from start - 1 (at most what is cached).
-        first = min(common, start - 1)
+        first = self._cached_prefix(ids, start - 1)
         self._decode(ids[first : stop - 1], first)
         self.cached = ids[: stop - 1]
         logits = np.ctypeslib.as_array(
             self.llm._ctx.get_logits(), shape=(stop - 1 - first, self.n_vocab)
-        )[start - 1 - first :]
-        top = logits.max(axis=1)
-        norm = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
-        return logits[np.arange(len(logits)), ids[start:stop]] - norm
+        )
+        return _token_logprobs(logits[start - 1 - first :], ids[start:stop])
+
+    def _cached_prefix(self, ids: list[int], limit: int) -> int:
+        """How many of ``ids``' first tokens (at most ``limit``) the cache already holds."""
+        common = 0
+        for a, b in zip(self.cached, ids[:limit], strict=False):
+            if a != b:
+                break
+            common += 1
+        return common
 
     def logprobs_many(self, variants: list[tuple[list[int], int, int]]) -> list[np.ndarray]:
         """:meth:`logprobs` of several ``(ids, start, stop)`` at once, in one decode.
@@ -152,13 +154,7 @@ class GemmaScorer:
             if stop <= start:
                 out[k] = np.zeros(0)
                 continue
-            first = start - 1
-            shared = first
-            for j in range(first):
-                if j >= len(self.cached) or self.cached[j] != ids[j]:
-                    shared = j
-                    break
-            todo.append((k, ids, start, stop, shared))
+            todo.append((k, ids, start, stop, self._cached_prefix(ids, start - 1)))
         for chunk_start in range(0, len(todo), self.sequences - 1):
             chunk = todo[chunk_start : chunk_start + self.sequences - 1]
             batch = self.llm._batch.batch
@@ -182,9 +178,7 @@ class GemmaScorer:
             logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(n, self.n_vocab))
             for k, ids, start, stop, shared, row in spans:
                 rows = logits[row + start - 1 - shared : row + stop - 1 - shared]
-                top = rows.max(axis=1)
-                norm = np.log(np.exp(rows - top[:, None]).sum(axis=1)) + top
-                out[k] = rows[np.arange(len(rows)), ids[start:stop]] - norm
+                out[k] = _token_logprobs(rows, ids[start:stop])
             for seq in range(1, len(chunk) + 1):
                 self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)
         return out  # type: ignore[return-value]
@@ -300,10 +294,6 @@ class GemmaReranker:
             for a, (prefix, stop_s, _) in zip(after, spans, strict=True)
         ]
 
-    def gain(self, source: list[int], source_lp: np.ndarray, edited: list[int]) -> float:
-        """Log-likelihood of ``edited`` minus ``source`` over the changed tokens and a window."""
-        return self.gains(source, source_lp, [edited])[0]
-
     def _span(self, source: list[int], edited: list[int]) -> tuple[int, int, int]:
         """Shared prefix length, and where the window ends in ``source`` and in ``edited``."""
         prefix = 0
@@ -332,6 +322,13 @@ def default_corrector() -> GrammarCorrector:
     except (MissingExtraError, ModelNotFoundError) as exc:
         log.warning("grammar without Gemma re-ranking (n-gram edits alone): %s", exc)
         return corrector()
+
+
+def _token_logprobs(logits: np.ndarray, targets: list[int]) -> np.ndarray:
+    """log-softmax of each row of ``logits`` at its target token."""
+    top = logits.max(axis=1)
+    norm = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
+    return logits[np.arange(len(logits)), targets] - norm
 
 
 def _render(tokens: list[str], applied: dict[int, tuple[str, str]]) -> list[str]:

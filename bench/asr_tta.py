@@ -27,11 +27,11 @@ COMBINED = {"3 (0.9, 1, 1.1)": (1.0, 0.9, 1.1), "5": SPEEDS}
 
 
 def medoid(hyps: list[str]) -> str:
-    """The hypothesis with the fewest word edits to the others (the first on a tie)."""
-    from duetto.data.textnorm import word_errors
+    """The hypothesis with the fewest word edits to the others (the first on a tie), as the
+    engine picks it (``asr.noisy_speeds``)."""
+    from duetto.asr.whisper import medoid as medoid_index
 
-    cost = [sum(word_errors(h, o)[0] for o in hyps) for h in hyps]
-    return hyps[int(np.argmin(cost))]
+    return hyps[medoid_index(hyps)]
 
 
 def vote(hyps: list[str]) -> str:

@@ -350,14 +350,19 @@ def _unscaled(out: Transcription, speed: float, duration: float) -> Transcriptio
     return replace(out, segments=segments, duration=duration)
 
 
-def _medoid(decodings: list[Transcription]) -> Transcription:
-    """The decoding with the fewest word edits (normalized text) to the others; the first of
-    those on a tie (the audio as played)."""
+def medoid(texts: list[str]) -> int:
+    """Index of the text with the fewest word edits (normalized) to the others; the first of
+    those on a tie."""
     from duetto.data.textnorm import normalize_text, word_errors
 
-    texts = [normalize_text(d.text) for d in decodings]
+    texts = [normalize_text(t) for t in texts]
     costs = [sum(word_errors(t, other)[0] for other in texts) for t in texts]
-    return decodings[costs.index(min(costs))]
+    return costs.index(min(costs))
+
+
+def _medoid(decodings: list[Transcription]) -> Transcription:
+    """The decoding :func:`medoid` picks; the first on a tie (the audio as played)."""
+    return decodings[medoid([d.text for d in decodings])]
 
 
 def estimated_snr(audio: np.ndarray) -> float:

@@ -51,6 +51,16 @@ def jfleg_tokens(tokens: list[str]) -> list[str]:
     return out
 
 
+def correct_lines(corrector, lines: list[str]) -> list[tuple[list[str], list, float]]:
+    """Each JFLEG line corrected as typed text: (corrected tokens, edits, seconds) per line."""
+    out = []
+    for line in lines:
+        started = time.perf_counter()
+        tokens, edits = corrector.correct_tokens(joined_contractions(line.split()))
+        out.append((tokens, edits, time.perf_counter() - started))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -109,10 +119,8 @@ def main() -> None:
     corrector = _corrector(args)
     load = time.perf_counter() - started
     hyps, times, kinds = [], [], collections.Counter()
-    for line in src:
-        t = time.perf_counter()
-        tokens, edits = corrector.correct_tokens(joined_contractions(line.split()))
-        times.append(time.perf_counter() - t)
+    for tokens, edits, seconds in correct_lines(corrector, src):
+        times.append(seconds)
         hyps.append(" ".join(jfleg_tokens(tokens)))
         kinds.update(e.kind for e in edits)
     for s, h in [(s, h) for s, h in zip(src, hyps, strict=True) if s.strip() != h][: args.show]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 from duetto.apps.tutor.grammar import GrammarCorrector
 from duetto.apps.tutor.grammar_lm import GemmaReranker
-from grammar import DATA, joined_contractions
+from grammar import DATA, correct_lines
 
 
 def main() -> None:
@@ -31,13 +30,9 @@ def main() -> None:
         if mode == "one at a time":
             reranker.scorer.sequences = 1  # logprobs_many falls back to one logprobs per edit
         corrector = GrammarCorrector(reranker=reranker)
-        outs, times = [], []
-        for line in lines:
-            started = time.perf_counter()
-            tokens, _ = corrector.correct_tokens(joined_contractions(line.split()))
-            times.append(time.perf_counter() - started)
-            outs.append(" ".join(tokens))
-        outputs[mode] = outs
+        done = correct_lines(corrector, lines)
+        times = [seconds for _, _, seconds in done]
+        outputs[mode] = [" ".join(tokens) for tokens, _, _ in done]
         stats[mode] = (statistics.median(times), statistics.mean(times),
                        reranker.scorer.tokens_evaluated)  # fmt: skip
         print(f"{mode:>14}: median {stats[mode][0] * 1000:.0f} ms, mean "

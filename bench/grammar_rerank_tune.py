@@ -33,7 +33,7 @@ from duetto.apps.tutor.grammar_lm import (
     SHORTLIST_MARGIN,
     GemmaReranker,
 )
-from grammar import DATA, jfleg_tokens, joined_contractions
+from grammar import DATA, correct_lines, jfleg_tokens, joined_contractions
 
 FLOOR_OFFSETS = (2.0, 3.0, 4.0)
 CONFIDENTS = (0.0, 1.0, 2.0, 4.0)
@@ -109,13 +109,9 @@ def main() -> None:
     def run(setting: dict, keep: list[int]) -> tuple[list[str], list[float], int]:
         configure(setting)
         reranker.sentences = 0
-        hyps, times = [], []
-        for i in keep:
-            started = time.perf_counter()
-            tokens, _ = corrector.correct_tokens(joined_contractions(lines[i].split()))
-            times.append(time.perf_counter() - started)
-            hyps.append(" ".join(jfleg_tokens(tokens)))
-        return hyps, times, reranker.sentences
+        done = correct_lines(corrector, [lines[i] for i in keep])
+        hyps = [" ".join(jfleg_tokens(tokens)) for tokens, _, _ in done]
+        return hyps, [seconds for _, _, seconds in done], reranker.sentences
 
     def gleu(keep: list[int], hyps: list[str], iterations: int) -> float:
         src = [lines[i] for i in keep]

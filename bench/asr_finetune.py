@@ -390,17 +390,23 @@ def augment(audio, segments, speaker, babble, rng) -> tuple[np.ndarray, str]:
     return mix_at_snr(audio, noise, snr, segments).audio, f"{kind} {snr:.0f}"
 
 
-def batch_tensors(items, extractor, tok):
-    """(mel batch, decoder input ids, target ids, target mask) for [(audio, text), ...]."""
-    import torch
-
-    feats = [mel(a, extractor) for a, _ in items]
+def batch_mels(audios, extractor) -> np.ndarray:
+    """The trimmed-window log-mel frames of each clip, padded to the longest."""
+    feats = [mel(a, extractor) for a in audios]
     frames = max(f.shape[1] for f in feats)
     mels = np.zeros((len(feats), 80, frames), np.float32)
     for i, f in enumerate(feats):
         mels[i, :, : f.shape[1]] = f
         if f.shape[1] < frames:  # more silence: what the extractor gives a longer padding
             mels[i, :, f.shape[1] :] = f[:, -1:]
+    return mels
+
+
+def batch_tensors(items, extractor, tok):
+    """(mel batch, decoder input ids, target ids, target mask) for [(audio, text), ...]."""
+    import torch
+
+    mels = batch_mels([a for a, _ in items], extractor)
     prefix = [*tok.sot_sequence, tok.no_timestamps]
     seqs = [prefix + tok.encode(" " + cased(t)) + [tok.eot] for _, t in items]
     n = max(len(s) for s in seqs) - 1
@@ -553,8 +559,9 @@ def train(args) -> int:
         states = None
         if teacher is not None:  # the frozen model's encoder on the clean recordings
             with torch.no_grad():
-                clean = batch_tensors([(c, t) for _, t, c in items], extractor, tok)[0]
-                states = teacher.encode(clean)
+                states = teacher.encode(
+                    torch.tensor(batch_mels([c for _, _, c in items], extractor))
+                )
         losses.append(train_step(model, opt, sched, *tensors, states, state_weight))
         if step % 10 == 0:
             rate = (time.perf_counter() - started) / step

@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/duetto demo --out demo-out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	bash scripts/run-tests.sh $(BIN)/python -m pytest tests
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'

@@ -106,6 +106,16 @@ class ASRSettings:
     # 5 dB with the other noisy-room settings: 55.3 -> 54.1% (docs/robustness.md). Partial
     # transcripts of noisy audio pay for it too. None: off; needs the gate.
     noisy_speeds: tuple[float, ...] | None = None
+    # Noisy rooms: choose among the noisy_speeds decodings, and the beam's other best hypotheses
+    # at each speed, with a language model (a GGUF: "bundled" for the bundled Gemma 3 270M, or a
+    # path): the candidate with the least word edits to the speed decodings, less
+    # noisy_lm_weight times its log-probability (nats) and noisy_lm_word_bonus per word. Whisper
+    # writes background talkers' words into the user's sentence, which then reads worse. Needs
+    # noisy_speeds; the beam keeps 5 hypotheses per speed (noisy_beam_size at least 5 is best).
+    # Weights chosen on held-out train speakers (docs/robustness.md). None: off (the medoid).
+    noisy_lm: str | None = None
+    noisy_lm_weight: float = 0.5
+    noisy_lm_word_bonus: float = 0.5
     # Final transcripts also carry the beam's k best hypotheses with their mean token
     # log-probabilities (Transcription.alternatives), from the same beam search (beam at least
     # k), for responders that weigh them (the bank's intent: docs/bank.md). Partials never pay

@@ -14,7 +14,7 @@ from duetto.asr import Segment, Transcription
 from duetto.asr.word_filter import NBEST, LearnedWordFilter
 from duetto.audio import LEVEL_FRAME, SAMPLE_RATE, frame_energies
 from duetto.config import ASRSettings, auto_threads
-from duetto.errors import ModelNotFoundError
+from duetto.errors import ConfigError, ModelNotFoundError
 from duetto.frames import Word
 from duetto.models import whisper_model
 
@@ -38,6 +38,8 @@ ENCODER_FRAME_S = 0.02  # one encoder position: two 10 ms mel frames
 MAX_PROMPT_TOKENS = 223
 # What estimated_snr reports for a clip too short to measure: clean (no noise to speak of).
 SNR_CLEAN_DB = 30.0
+# Hypotheses the beam keeps per speed for asr.noisy_lm to choose among (the best and four more).
+LM_NBEST = 5
 # Two sentences in a row this alike (difflib ratio over words) are one said twice by a loop.
 REPEAT_SIMILARITY = 0.75
 
@@ -66,6 +68,18 @@ class WhisperASR:
             LearnedWordFilter.load(settings.word_filter) if settings.word_filter else None
         )
         self.noisy_speeds = noisy_speeds(settings.noisy_speeds)
+        self.noisy_lm = None
+        if settings.noisy_lm:
+            from duetto.llm.scoring import GemmaScorer
+
+            if not self.noisy_speeds:
+                raise ConfigError(
+                    "asr.noisy_lm chooses among the decodings of asr.noisy_speeds",
+                    "set asr.noisy_speeds (e.g. [0.95, 1.05, 0.9, 1.1]) and asr.filter_below_snr_db",
+                )
+            self.noisy_lm = GemmaScorer(
+                settings.noisy_lm, threads=settings.threads, purpose="asr.noisy_lm"
+            )
 
     def transcribe(
         self,
@@ -91,7 +105,8 @@ class WhisperASR:
         With ``settings.filter_below_snr_db`` the filters skip audio estimated cleaner than it,
         and audio under it is decoded with ``settings.noisy_beam_size`` when that is set (a
         ``beam_size`` given here wins) and, with ``settings.noisy_speeds``, again at each of
-        those speeds, the medoid of the decodings returned (not for ``words`` or ``nbest``)."""
+        those speeds, the medoid of the decodings returned (not for ``words`` or ``nbest``), or
+        with ``settings.noisy_lm`` the candidate :func:`lm_choice` picks."""
         filtering = (
             self.settings.min_word_prob > 0
             or self.settings.min_word_level_db is not None
@@ -109,12 +124,16 @@ class WhisperASR:
                 beam_size = int(noisy_beam) if noisy_beam else beam_size
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
+        several = noisy and speeds and not words and nbest == 1
+        choosing = several and self.noisy_lm is not None
+        if choosing:
+            nbest = LM_NBEST  # each speed's other best hypotheses are candidates too
         asked = nbest
         if filtering and self.word_filter is not None and self.word_filter.nbest and not words:
             nbest = max(nbest, NBEST)  # the filter's agreement cue reads the n best
         args = (words, prompt, language, temperature, align, nbest, beam_size, filtering, asked)
         out = self._recognise(audio, *args)
-        if noisy and speeds and not words and asked == 1:
+        if several:
             from duetto.data.augment import speed_perturb
 
             decodings = [out] + [
@@ -122,7 +141,19 @@ class WhisperASR:
                 for s in speeds
                 if s != 1.0
             ]
-            out = replace(_medoid(decodings), seconds=sum(d.seconds for d in decodings))
+            seconds = sum(d.seconds for d in decodings)
+            if choosing:
+                started = time.perf_counter()
+                out = lm_choice(
+                    decodings,
+                    self.noisy_lm,
+                    self.settings.noisy_lm_weight,
+                    self.settings.noisy_lm_word_bonus,
+                )
+                seconds += time.perf_counter() - started
+            else:
+                out = _medoid(decodings)
+            out = replace(out, seconds=seconds, alternatives=())
         return out
 
     def _recognise(
@@ -363,6 +394,48 @@ def medoid(texts: list[str]) -> int:
 def _medoid(decodings: list[Transcription]) -> Transcription:
     """The decoding :func:`medoid` picks; the first on a tie (the audio as played)."""
     return decodings[medoid([d.text for d in decodings])]
+
+
+def lm_choice(decodings: list[Transcription], scorer, weight: float, bonus: float) -> Transcription:
+    """Among ``decodings`` (of one clip at several speeds) and their beams' other hypotheses
+    (``alternatives``), the candidate with the least ``edits + weight * (-log P) - bonus * words``,
+    where ``edits`` counts its word edits (normalized text) to every decoding and ``log P`` is
+    ``scorer``'s sentence log-probability; the first on a tie, decodings before alternatives.
+    An alternative chosen comes back as its decoding with that text and no word timings."""
+    texts = [d.text for d in decodings]
+    candidates = [(t, k) for k, t in enumerate(texts)]
+    candidates += [
+        (text, k)
+        for k, d in enumerate(decodings)
+        for text, _ in d.alternatives[1:]
+        if text not in texts
+    ]
+    logprobs = scorer.sentence_logprobs([t for t, _ in candidates])
+    best = lm_pick([t for t, _ in candidates], texts, logprobs, weight, bonus)
+    text, k = candidates[best]
+    if best < len(decodings):
+        return decodings[k]
+    source = decodings[k]
+    no_speech = source.segments[0].no_speech_prob if source.segments else 0.0
+    segment = Segment(0.0, round(source.duration, 3), text, no_speech_prob=no_speech)
+    return replace(source, text=text, segments=(segment,) if text else ())
+
+
+def lm_pick(
+    candidates: list[str], heard: list[str], logprobs: list[float], weight: float, bonus: float
+) -> int:
+    """Index of the candidate with the least word edits (normalized text) to the ``heard``
+    decodings, less ``weight`` times its log-probability and ``bonus`` per word; the first on a
+    tie. Weight and bonus 0 with the decodings as candidates: the medoid."""
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    heard = [normalize_text(t) for t in heard]
+    costs = []
+    for text, logprob in zip(candidates, logprobs, strict=True):
+        words = normalize_text(text)
+        edits = sum(word_errors(words, other)[0] for other in heard)
+        costs.append(edits - weight * logprob - bonus * len(words.split()))
+    return int(np.argmin(costs))
 
 
 def estimated_snr(audio: np.ndarray) -> float:

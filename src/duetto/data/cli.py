@@ -126,6 +126,12 @@ def register(sub) -> None:
         help="also decode audio under --filter-below-snr at these speeds and keep the medoid "
         "(asr.noisy_speeds; e.g. 0.95,1.05,0.9,1.1)",
     )
+    p.add_argument(
+        "--noisy-lm",
+        default=None,
+        help="choose among the --noisy-speeds decodings and their beams' best with this "
+        "language model instead of the medoid (asr.noisy_lm; 'bundled' for Gemma, or a GGUF)",
+    )
     p.add_argument("--model", default="bundled", help="ASR model (asr.model; e.g. base)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
@@ -284,6 +290,7 @@ def cmd_eval_asr(args) -> int:
         word_filter_threshold=args.word_filter_threshold,
         noisy_beam_size=args.noisy_beam_size,
         noisy_speeds=noisy_speeds(args.noisy_speeds) or None,
+        noisy_lm=args.noisy_lm,
         model=args.model,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)

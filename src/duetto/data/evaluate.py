@@ -69,6 +69,8 @@ class EvalConfig:
     noisy_beam_size: int | None = None
     # ... and decode it again at these speeds, keeping the medoid (None: once).
     noisy_speeds: tuple[float, ...] | None = None
+    # ... and choose among those decodings with this language model (asr.noisy_lm; None: medoid).
+    noisy_lm: str | None = None
     model: str = "bundled"  # the ASR model (asr.model)
 
     def __post_init__(self):
@@ -100,6 +102,7 @@ class EvalConfig:
             parts += [f"noisy-beam={self.noisy_beam_size}"]
         if self.noisy_speeds:
             parts += ["noisy-speeds=" + "/".join(f"{s:g}" for s in self.noisy_speeds)]
+        parts += [f"noisy-lm={self.noisy_lm}"] if self.noisy_lm else []
         parts += [f"model={self.model}"] if self.model != "bundled" else []
         return ",".join(parts) or "baseline"
 
@@ -269,6 +272,7 @@ class Evaluator:
                 word_filter_threshold=config.word_filter_threshold,
                 noisy_beam_size=config.noisy_beam_size,
                 noisy_speeds=config.noisy_speeds,
+                noisy_lm=config.noisy_lm,
             )
         )
         self.vad = load_vad()

@@ -24,6 +24,7 @@ import numpy as np
 
 from duetto.apps.tutor.grammar import INSERTIONS, MARGIN, GrammarCorrector, _match_case, corrector
 from duetto.errors import MissingExtraError, ModelNotFoundError
+from duetto.llm.scoring import GemmaScorer
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,6 @@ GATE = 1.75
 # of JFLEG dev; GLEU 50.05 against 50.27, median 6.9 ms), so the median sentence keeps the
 # n-gram's milliseconds.
 ONE_THREAD_GATE = 1.25
-# llama.cpp threads when none are asked for: the machine's cores, up to this many (a sentence's
-# batches are small, so more threads gain little).
-MAX_THREADS = 4
 # Weight of the spelling edit distance cost (n-gram units) in the Gemma score.
 COST_WEIGHT = 0.5
 # Edits of the n-gram model's own choice that Gemma does not judge: joined words (which Gemma's
@@ -73,124 +71,6 @@ def plain_text(tokens: list[str]) -> str:
     return re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
 
 
-class GemmaScorer:
-    """Token log-likelihoods from a GGUF language model, reusing the cached shared prefix."""
-
-    def __init__(self, model: str = "bundled", threads: int = 0, context: int = 512,
-                 sequences: int = 1):  # fmt: skip
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise MissingExtraError("grammar re-ranking (llama-cpp-python)", "llm") from None
-        from duetto.config import auto_threads
-        from duetto.llm.llama_cpp import close_at_exit
-        from duetto.models import gguf_model
-
-        self.threads = threads = threads or min(auto_threads(0), MAX_THREADS)
-        self.llm = Llama(model_path=gguf_model(model), n_ctx=context, n_batch=context,
-                         n_threads=threads, n_threads_batch=threads, verbose=False)  # fmt: skip
-        close_at_exit(self.llm)
-        if sequences > 1:  # branches of the sentence decoded side by side (logprobs_many)
-            self._parallel_context(sequences)
-        self.sequences = sequences
-        self.n_vocab = self.llm.n_vocab()
-        self.cached: list[int] = []  # token ids whose keys/values are in the cache
-        self.tokens_evaluated = 0
-
-    def _parallel_context(self, sequences: int) -> None:
-        """Replace the context by one that holds ``sequences`` sequences in one key/value cache,
-        so a sequence can share the sentence's cached prefix without copying it."""
-        from llama_cpp import _internals
-
-        params = self.llm.context_params
-        params.n_seq_max = sequences
-        params.kv_unified = True
-        self.llm._ctx.close()
-        self.llm._ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
-        self.llm._batch = _internals.LlamaBatch(
-            n_tokens=self.llm.n_batch, embd=0, n_seq_max=sequences, verbose=False
-        )
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-
-    def logprobs(self, ids: list[int], start: int, stop: int | None = None) -> np.ndarray:
-        """log p(ids[j] | ids[:j]) for j in [start, stop), evaluating only what is not cached."""
-        stop = len(ids) if stop is None else stop
-        start = max(start, 1)
-        if stop <= start:
-            return np.zeros(0)
-        # Logits at position j - 1 give token j: decode from start - 1 (at most what is cached).
-        first = self._cached_prefix(ids, start - 1)
-        self._decode(ids[first : stop - 1], first)
-        self.cached = ids[: stop - 1]
-        logits = np.ctypeslib.as_array(
-            self.llm._ctx.get_logits(), shape=(stop - 1 - first, self.n_vocab)
-        )
-        return _token_logprobs(logits[start - 1 - first :], ids[start:stop])
-
-    def _cached_prefix(self, ids: list[int], limit: int) -> int:
-        """How many of ``ids``' first tokens (at most ``limit``) the cache already holds."""
-        common = 0
-        for a, b in zip(self.cached, ids[:limit], strict=False):
-            if a != b:
-                break
-            common += 1
-        return common
-
-    def logprobs_many(self, variants: list[tuple[list[int], int, int]]) -> list[np.ndarray]:
-        """:meth:`logprobs` of several ``(ids, start, stop)`` at once, in one decode.
-
-        Each variant shares the cached sequence up to ``start - 1`` (the sentence it edits, as
-        left by the last :meth:`logprobs` call) and is decoded from there in a sequence of its
-        own, side by side with the others; the cache keeps the shared sentence afterwards.
-        """
-        if self.sequences == 1:
-            return [self.logprobs(ids, start, stop) for ids, start, stop in variants]
-        out: list[np.ndarray | None] = [None] * len(variants)
-        todo = []
-        for k, (ids, start, stop) in enumerate(variants):
-            start = max(start, 1)
-            if stop <= start:
-                out[k] = np.zeros(0)
-                continue
-            todo.append((k, ids, start, stop, self._cached_prefix(ids, start - 1)))
-        for chunk_start in range(0, len(todo), self.sequences - 1):
-            chunk = todo[chunk_start : chunk_start + self.sequences - 1]
-            batch = self.llm._batch.batch
-            n = 0
-            spans = []
-            for seq, (k, ids, start, stop, shared) in enumerate(chunk, 1):
-                self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)
-                if shared:
-                    self.llm._ctx.kv_cache_seq_cp(0, seq, 0, shared)
-                spans.append((k, ids, start, stop, shared, n))
-                for j in range(shared, stop - 1):
-                    batch.token[n] = ids[j]
-                    batch.pos[n] = j
-                    batch.seq_id[n][0] = seq
-                    batch.n_seq_id[n] = 1
-                    batch.logits[n] = True
-                    n += 1
-            batch.n_tokens = n
-            self.llm._ctx.decode(self.llm._batch)
-            self.tokens_evaluated += n
-            logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(n, self.n_vocab))
-            for k, ids, start, stop, shared, row in spans:
-                rows = logits[row + start - 1 - shared : row + stop - 1 - shared]
-                out[k] = _token_logprobs(rows, ids[start:stop])
-            for seq in range(1, len(chunk) + 1):
-                self.llm._ctx.kv_cache_seq_rm(seq, 0, -1)
-        return out  # type: ignore[return-value]
-
-    def _decode(self, ids: list[int], first: int) -> None:
-        self.llm._ctx.kv_cache_seq_rm(0, first, -1)
-        batch = self.llm._batch
-        batch.set_batch(ids, n_past=first, logits_all=True)
-        self.llm._ctx.decode(batch)
-        self.tokens_evaluated += len(ids)
-
-
 class GemmaReranker:
     """Chooses edits for :class:`~duetto.apps.tutor.grammar.GrammarCorrector` by Gemma's likelihood."""
 
@@ -199,7 +79,9 @@ class GemmaReranker:
                  shortlist_margin: dict[str, float] | None = None,
                  gate: float | None = GATE,
                  confident: float | None = CONFIDENT):  # fmt: skip
-        self.scorer = GemmaScorer(model, threads, sequences=shortlist + 1)
+        self.scorer = GemmaScorer(
+            model, threads, sequences=shortlist + 1, purpose="grammar re-ranking"
+        )
         if gate == GATE and self.scorer.threads == 1:
             gate = ONE_THREAD_GATE  # the median sentence must not wait for Gemma
         self.gate = gate  # None: every sentence is put to Gemma
@@ -322,13 +204,6 @@ def default_corrector() -> GrammarCorrector:
     except (MissingExtraError, ModelNotFoundError) as exc:
         log.warning("grammar without Gemma re-ranking (n-gram edits alone): %s", exc)
         return corrector()
-
-
-def _token_logprobs(logits: np.ndarray, targets: list[int]) -> np.ndarray:
-    """log-softmax of each row of ``logits`` at its target token."""
-    top = logits.max(axis=1)
-    norm = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
-    return logits[np.arange(len(logits)), targets] - norm
 
 
 def _render(tokens: list[str], applied: dict[int, tuple[str, str]]) -> list[str]:

@@ -198,6 +198,43 @@ def test_noisy_audio_can_be_decoded_at_several_speeds(plain, babble_5db):
     assert out.duration == pytest.approx(n / 16000)
 
 
+def test_a_language_model_can_choose_among_the_speed_decodings(plain, babble_5db):
+    # asr.noisy_lm: the speed decodings and their beams' four other best hypotheses are the
+    # candidates, weighed by Gemma; clean audio is decoded once and Gemma is not asked.
+    from duetto.asr.whisper import lm_choice
+    from duetto.data.augment import speed_perturb
+
+    choosing = WhisperASR(
+        ASRSettings(
+            model="bundled-robust",
+            noisy_speeds=(0.9, 1.1),
+            filter_below_snr_db=GATE_DB,
+            noisy_lm="bundled",
+        )
+    )
+    asked = []
+    score = choosing.noisy_lm.sentence_logprobs
+    choosing.noisy_lm.sentence_logprobs = lambda texts: asked.append(texts) or score(texts)
+    clean = _audio(USER)
+    assert choosing.transcribe(clean).text == plain.transcribe(clean).text
+    assert asked == []
+    out = choosing.transcribe(babble_5db)
+    decodings = [plain.transcribe(a, nbest=5) for a in
+                 (babble_5db, speed_perturb(babble_5db, 0.9), speed_perturb(babble_5db, 1.1))]  # fmt: skip
+    assert len(asked) == 1 and len(asked[0]) > len(decodings)  # alternatives were candidates
+    weights = (choosing.settings.noisy_lm_weight, choosing.settings.noisy_lm_word_bonus)
+    assert out.text == lm_choice(decodings, choosing.noisy_lm, *weights).text
+    assert out.text in asked[0] and out.alternatives == ()
+    assert out.duration == pytest.approx(len(babble_5db) / 16000)
+
+
+def test_the_language_model_choice_needs_the_speeds():
+    from duetto.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="noisy_speeds"):
+        WhisperASR(ASRSettings(model="bundled-robust", noisy_lm="bundled"))
+
+
 def test_the_medoid_and_time_scaling_of_speed_decodings():
     from duetto.asr import Segment, Transcription
     from duetto.asr.whisper import _medoid, _unscaled, noisy_speeds
@@ -220,5 +257,5 @@ def test_the_medoid_and_time_scaling_of_speed_decodings():
 def test_the_evaluator_passes_the_filter_on():
     from duetto.data.evaluate import EvalConfig
 
-    config = EvalConfig(word_filter="learned", filter_below_snr_db=20.0)
-    assert "word-filter=learned" in config.label
+    config = EvalConfig(word_filter="learned", filter_below_snr_db=20.0, noisy_lm="bundled")
+    assert "word-filter=learned" in config.label and "noisy-lm=bundled" in config.label

@@ -47,3 +47,15 @@ def test_the_choice_weighs_agreement_likelihood_and_length():
     assert lm_pick(candidates, heard, [-30.0, -40.0, -45.0, -10.0], 0.01, 0.0) == 0
     # the word bonus offsets the deletions a likely short candidate would make
     assert lm_pick(heard, heard, flat, 0.0, 5.0) == 1
+
+
+def test_llama_cpp_warnings_do_not_reach_stderr(capfd, caplog):
+    # llama-cpp-python 0.3 prints llama.cpp's warnings as errors even with verbose=False
+    import logging
+
+    from duetto.llm.scoring import GemmaScorer
+
+    with caplog.at_level(logging.DEBUG, logger="duetto.llama_cpp"):
+        GemmaScorer(threads=1)
+    assert "SWA" not in capfd.readouterr().err
+    assert any("SWA" in r.getMessage() for r in caplog.records)  # logged, at debug level

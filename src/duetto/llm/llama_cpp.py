@@ -7,6 +7,7 @@ an assistant with a few-shot dialogue prompt (see :mod:`duetto.llm.prompt`) and 
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import time
 import weakref
@@ -25,6 +26,7 @@ class LlamaCppLLM:
         self.settings = settings
         path = gguf_model(settings.model)
         started = time.perf_counter()
+        route_llama_logs()
         self.llama = Llama(
             model_path=path,
             n_ctx=settings.context,
@@ -95,3 +97,33 @@ def _close(ref: weakref.ref, lock: threading.Lock) -> None:
         finally:
             if held:
                 lock.release()
+
+
+# llama.cpp's log levels in the library llama-cpp-python builds (ggml.h): llama-cpp-python 0.3
+# maps them one step off, so llama.cpp's warnings print on stderr as errors even with
+# verbose=False ("llama_kv_cache_iswa: using full-size SWA cache" at every Gemma 3 load).
+GGML_LOG_WARN, GGML_LOG_ERROR = 3, 4
+_llama_log = logging.getLogger("duetto.llama_cpp")
+_callback = None  # kept referenced: llama.cpp calls it from C
+
+
+def route_llama_logs() -> None:
+    """Send llama.cpp's own messages to the logger ``duetto.llama_cpp`` instead of stderr:
+    errors as errors, warnings at debug level (they concern its memory layout, not the user)."""
+    global _callback
+    if _callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def forward(level: int, text: bytes, user_data) -> None:
+        message = text.decode("utf-8", "replace").rstrip()
+        if message and level == GGML_LOG_ERROR:
+            _llama_log.error("%s", message)
+        elif message and level == GGML_LOG_WARN:
+            _llama_log.debug("%s", message)
+
+    _callback = forward
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))

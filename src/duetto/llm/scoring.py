@@ -28,8 +28,10 @@ class GemmaScorer:
         except ImportError:
             raise MissingExtraError(f"{purpose} (llama-cpp-python)", "llm") from None
         from duetto.config import auto_threads
-        from duetto.llm.llama_cpp import close_at_exit
+        from duetto.llm.llama_cpp import close_at_exit, route_llama_logs
         from duetto.models import gguf_model
+
+        route_llama_logs()
 
         self.threads = threads = threads or min(auto_threads(0), MAX_THREADS)
         self.llm = Llama(model_path=gguf_model(model), n_ctx=context, n_batch=context,

@@ -32,15 +32,28 @@ SPEEDS = (1.0, 0.95, 1.05, 0.9, 1.1)
 NBEST = 5
 LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 BETAS = (0.0, 0.5, 1.0, 2.0)
-CACHE = W.CACHE / "lm-choice-held.pkl"
 
 
-def held_rows() -> list[dict]:
-    index = [json.loads(line) for line in (W.CACHE / "held-index.jsonl").read_text().splitlines()]
-    return [r for r in index if r["condition"] == "babble 5"]
+def rows_of(name: str, conditions: tuple[str, ...] = ("babble 5",)) -> list[dict]:
+    """The word filter's prepared set ``name`` (held or fit) in ``conditions``."""
+    index = [
+        json.loads(line) for line in (W.CACHE / f"{name}-index.jsonl").read_text().splitlines()
+    ]
+    return [r for r in index if r["condition"] in conditions]
 
 
-def decode(threads: int) -> int:
+def audio_of(name: str, r: dict) -> np.ndarray:
+    tag = r["condition"].replace(" ", "")
+    return np.load(W.CACHE / "audio" / name / f"{r['id']}-{tag}.npy").astype(np.float32)
+
+
+def cache_of(name: str) -> Path:
+    return W.CACHE / f"lm-choice-{name}.pkl"
+
+
+def decode(name: str, conditions: tuple[str, ...], threads: int) -> int:
+    """Per clip and speed: the filtered transcript and the beam's five best (text, mean token
+    log-probability), unfiltered, the first being the transcript before filtering."""
     from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
     from duetto.data.augment import speed_perturb
@@ -48,22 +61,28 @@ def decode(threads: int) -> int:
     asr = WhisperASR(ASRSettings(model="bundled-robust", word_filter="learned",
                                  word_filter_threshold=0.5, filter_below_snr_db=20.0,
                                  noisy_beam_size=5, threads=threads))  # fmt: skip
-    done = pickle.loads(CACHE.read_bytes()) if CACHE.exists() else {}
-    rows = held_rows()
+    path = cache_of(name)
+    done = pickle.loads(path.read_bytes()) if path.exists() else {}
+    rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) not in done]
     for n, r in enumerate(rows):
-        if r["id"] in done:
-            continue
-        audio = np.load(W.CACHE / "audio" / "held" / f"{r['id']}-babble5.npy").astype(np.float32)
+        audio = audio_of(name, r)
         per_speed = []
         for s in SPEEDS:
             clip = audio if s == 1.0 else speed_perturb(audio, s)
             out = asr.transcribe(clip, nbest=NBEST)
-            per_speed.append((out.text, [text for text, _ in out.alternatives[1:]]))
-        done[r["id"]] = per_speed
-        if n % 10 == 9 or n == len(rows) - 1:
-            CACHE.write_bytes(pickle.dumps(done))
+            per_speed.append((out.text, list(out.alternatives)))
+        done[r["id"], r["condition"]] = per_speed
+        if n % 20 == 19 or n == len(rows) - 1:
+            path.write_bytes(pickle.dumps(done))
             print(f"  {n + 1}/{len(rows)}", flush=True)
     return 0
+
+
+def candidates(per_speed) -> tuple[list[str], list[str]]:
+    """(pool B's candidates, the speed decodings): the decodings first, then the beams' other
+    hypotheses not among them."""
+    a = [best for best, _ in per_speed]
+    return a + [t for _, alts in per_speed for t, _ in alts[1:] if t not in a], a
 
 
 def choose(cands: list[str], decodings: list[str], lp: dict, lam: float, beta: float) -> int:
@@ -85,17 +104,14 @@ def engine(threads: int) -> int:
                            noisy_beam_size=5, noisy_speeds=SPEEDS[1:], noisy_lm="bundled",
                            threads=threads)  # fmt: skip
     asr = WhisperASR(settings)
-    done = pickle.loads(CACHE.read_bytes())
-    rows = held_rows()
+    done = pickle.loads(cache_of("held").read_bytes())
+    rows = rows_of("held")
     scorer = GemmaScorer()
     counts, same, seconds = [], 0, []
     for r in rows:
-        audio = np.load(W.CACHE / "audio" / "held" / f"{r['id']}-babble5.npy").astype(np.float32)
-        out = asr.transcribe(audio)
+        out = asr.transcribe(audio_of("held", r))
         seconds.append(out.seconds / out.duration)
-        speeds = done[r["id"]]
-        a = [best for best, _ in speeds]
-        cands = a + [t for _, alts in speeds for t in alts if t not in a]
+        cands, a = candidates(done[r["id"], r["condition"]])
         lp = dict(zip(cands, scorer.sentence_logprobs(cands), strict=True))
         pick = cands[choose(cands, a, lp, settings.noisy_lm_weight, settings.noisy_lm_word_bonus)]
         same += out.text == pick
@@ -110,11 +126,11 @@ def score() -> int:
     from duetto.data.textnorm import normalize_text, word_errors
     from duetto.llm.scoring import GemmaScorer
 
-    done = pickle.loads(CACHE.read_bytes())
-    rows = [r for r in held_rows() if r["id"] in done]
+    done = pickle.loads(cache_of("held").read_bytes())
+    rows = [r for r in rows_of("held") if (r["id"], r["condition"]) in done]
     print(f"held set, babble 5 dB: {len(rows)} utterances decoded")
     scorer = GemmaScorer()
-    texts = {t for r in rows for best, alts in done[r["id"]] for t in (best, *alts)}
+    texts = {t for r in rows for t in candidates(done[r["id"], r["condition"]])[0]}
     texts = sorted(texts)
     lp = dict(zip(texts, scorer.sentence_logprobs(texts), strict=True))
     refs = [normalize_text(r["ref"]) for r in rows]
@@ -127,9 +143,7 @@ def score() -> int:
 
     pools = {}
     for r in rows:
-        speeds = done[r["id"]]
-        a = [best for best, _ in speeds]
-        b = a + [t for _, alts in speeds for t in alts if t not in a]
+        b, a = candidates(done[r["id"], r["condition"]])
         pools.setdefault("A", []).append((a, a))
         pools.setdefault("B", []).append((b, a))
     print(f"speed 1.0 alone {wer([p[0][0] for p in pools['A']]):.1f}")
@@ -154,14 +168,140 @@ def score() -> int:
     return 0
 
 
+FEATURES = ("edits", "logprob", "logprob per word", "words", "votes", "beams listing",
+            "beam log-prob", "unlisted", "a speed decoding", "speed 1.0")  # fmt: skip
+RIDGE = 0.01
+
+
+def features(per_speed, logprob: dict) -> tuple[list[str], np.ndarray]:
+    """Pool B's candidates of one clip and their FEATURES (docs/robustness.md)."""
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    cands, heard = candidates(per_speed)
+    heard_norm = [normalize_text(t) for t in heard]
+    lists = [{normalize_text(t): score for t, score in alts} for _, alts in per_speed]
+    rows = []
+    for c in cands:
+        words = normalize_text(c)
+        n = len(words.split())
+        listed = [lst[words] for lst in lists if words in lst]
+        rows.append([
+            sum(word_errors(words, h)[0] for h in heard_norm),
+            logprob[c],
+            logprob[c] / (n + 1),
+            n,
+            sum(words == h for h in heard_norm),
+            len(listed),
+            max(listed) if listed else 0.0,
+            float(not listed),
+            float(c in heard),
+            float(c == heard[0]),
+        ])  # fmt: skip
+    return cands, np.array(rows, np.float64)
+
+
+def train_ranker(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights of a linear score whose softmax over each clip's candidates has the least expected
+    word errors (``groups``: each clip's feature rows and word errors), ridge RIDGE on
+    standardized features; started from the hand-weighted cost (λ 0.5, β 0.5)."""
+    from scipy.optimize import minimize
+
+    stacked = np.vstack([x for x, _ in groups])
+    mean, std = stacked.mean(0), stacked.std(0) + 1e-9
+    xs = [((x - mean) / std, e) for x, e in groups]
+    start = np.zeros(len(FEATURES))
+    start[FEATURES.index("edits")] = -1.0 * std[0]
+    start[FEATURES.index("logprob")] = 0.5 * std[1]
+    start[FEATURES.index("words")] = 0.5 * std[3]
+
+    def loss(w):
+        total, grad = 0.0, np.zeros_like(w)
+        for x, e in xs:
+            z = x @ w
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            risk = p @ e
+            total += risk
+            grad += x.T @ (p * (e - risk))
+        n = len(xs)
+        return total / n + RIDGE * w @ w, grad / n + 2 * RIDGE * w
+
+    w = minimize(loss, start, jac=True, method="L-BFGS-B").x
+    return w, mean, std
+
+
+def rank() -> int:
+    from duetto.data.textnorm import normalize_text, word_errors
+    from duetto.llm.scoring import GemmaScorer
+
+    sets = {}
+    for name in ("fit", "held"):
+        done = pickle.loads(cache_of(name).read_bytes())
+        conditions = (
+            ("babble 3", "babble 5", "babble 7", "babble 10") if name == "fit" else ("babble 5",)
+        )
+        rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) in done]
+        sets[name] = [(r, done[r["id"], r["condition"]]) for r in rows]
+        print(f"{name}: {len(rows)} clips", flush=True)
+    lp_path = W.CACHE / "lm-choice-logprobs.pkl"
+    lp = pickle.loads(lp_path.read_bytes()) if lp_path.exists() else {}
+    texts = sorted(
+        {t for clips in sets.values() for _, ps in clips for t in candidates(ps)[0]} - lp.keys()
+    )
+    if texts:
+        print(f"Gemma: {len(texts)} new candidates", flush=True)
+        lp.update(zip(texts, GemmaScorer().sentence_logprobs(texts), strict=True))
+        lp_path.write_bytes(pickle.dumps(lp))
+    groups = {}
+    for name, clips in sets.items():
+        groups[name] = []
+        for r, ps in clips:
+            cands, x = features(ps, lp)
+            ref = normalize_text(r["ref"])
+            errors = np.array([word_errors(ref, normalize_text(c))[0] for c in cands], np.float64)
+            groups[name].append((x, errors, len(ref.split())))
+    w, mean, std = train_ranker([(x, e) for x, e, _ in groups["fit"]])
+    print("weights (standardized features):")
+    for f, v in zip(FEATURES, w, strict=True):
+        print(f"  {f:<18} {v:+.3f}")
+
+    def wer(name, pick, condition=None) -> float:
+        errs = refs = 0
+        for (r, _), (x, e, n) in zip(sets[name], groups[name], strict=True):
+            if condition is None or r["condition"] == condition:
+                errs += e[pick(x)]
+                refs += n
+        return 100 * errs / refs
+
+    hand = lambda x: int(np.argmin(x[:, 0] - 0.5 * x[:, 1] - 0.5 * x[:, 3]))  # noqa: E731
+    learned = lambda x: int(np.argmax(((x - mean) / std) @ w))  # noqa: E731
+    for condition in ("babble 3", "babble 5", "babble 7", "babble 10"):
+        print(f"fit {condition}: hand-weighted {wer('fit', hand, condition):.1f}, "
+              f"learned {wer('fit', learned, condition):.1f}")  # fmt: skip
+    print(
+        f"held babble 5 dB: hand-weighted {wer('held', hand):.1f}, learned {wer('held', learned):.1f}"
+    )
+    np.savez(W.CACHE / "lm-choice-ranker.npz", weights=w, mean=mean, std=std,
+             features=np.array(FEATURES))  # fmt: skip
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("decode", "score", "engine"))
+    parser.add_argument("step", choices=("decode", "score", "engine", "rank"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", default="held", choices=("held", "fit"))
+    parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     args = parser.parse_args()
+    if args.step == "rank":
+        return rank()
     if args.step == "engine":
         return engine(args.threads)
-    return decode(args.threads) if args.step == "decode" else score()
+    if args.step == "decode":
+        return decode(args.set, tuple(args.conditions.split(";")), args.threads)
+    return score()
 
 
 if __name__ == "__main__":

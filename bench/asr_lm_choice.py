@@ -78,11 +78,13 @@ def decode(name: str, conditions: tuple[str, ...], threads: int) -> int:
     return 0
 
 
-def candidates(per_speed) -> tuple[list[str], list[str]]:
+def candidates(per_speed, unfiltered: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(pool B's candidates, the speed decodings): the decodings first, then the beams' other
-    hypotheses not among them."""
+    hypotheses not among them; with ``unfiltered`` (each speed's transcript before the word
+    filter), pool B': those too."""
     a = [best for best, _ in per_speed]
-    return a + [t for _, alts in per_speed for t, _ in alts[1:] if t not in a], a
+    extra = [*(unfiltered or ()), *(t for _, alts in per_speed for t, _ in alts[1:])]
+    return a + [t for k, t in enumerate(extra) if t not in a and t not in extra[:k]], a
 
 
 def choose(cands: list[str], decodings: list[str], lp: dict, lam: float, beta: float) -> int:
@@ -288,13 +290,58 @@ def rank() -> int:
     return 0
 
 
+def pool_b_prime(threads: int) -> int:
+    """Pool B' on held at the hand weights (λ 0.5, β 0.5), beside pool B. The word filter
+    replaces a beam's best by its filtered text, so the transcripts before it are decoded
+    again without the filter (the same beam search) into their own cache."""
+    from duetto.asr.whisper import WhisperASR, lm_pick
+    from duetto.config import ASRSettings
+    from duetto.data.augment import speed_perturb
+    from duetto.data.textnorm import normalize_text, word_errors
+    from duetto.llm.scoring import GemmaScorer
+
+    done = pickle.loads(cache_of("held").read_bytes())
+    rows = rows_of("held")
+    path = cache_of("held-unfiltered")
+    raw = pickle.loads(path.read_bytes()) if path.exists() else {}
+    if len(raw) < len(rows):
+        asr = WhisperASR(ASRSettings(model="bundled-robust", filter_below_snr_db=20.0,
+                                     noisy_beam_size=5, threads=threads))  # fmt: skip
+        for r in rows:
+            audio = audio_of("held", r)
+            raw[r["id"], r["condition"]] = [
+                asr.transcribe(audio if s == 1.0 else speed_perturb(audio, s)).text for s in SPEEDS
+            ]
+        path.write_bytes(pickle.dumps(raw))
+    lp_path = W.CACHE / "lm-choice-logprobs.pkl"
+    lp = pickle.loads(lp_path.read_bytes())
+    pools = {
+        "B": [candidates(done[r["id"], r["condition"]]) for r in rows],
+        "B'": [candidates(done[r["id"], r["condition"]], raw[r["id"], r["condition"]])
+               for r in rows],
+    }  # fmt: skip
+    new = sorted({t for cands, _ in pools["B'"] for t in cands} - lp.keys())
+    lp.update(zip(new, GemmaScorer().sentence_logprobs(new), strict=True))
+    for name, pool in pools.items():
+        errors = words = 0
+        for r, (cands, heard) in zip(rows, pool, strict=True):
+            pick = cands[lm_pick(cands, heard, [lp[c] for c in cands], 0.5, 0.5)]
+            e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
+            errors, words = errors + e, words + n
+        size = np.mean([len(c) for c, _ in pool])
+        print(f"pool {name}: {size:.1f} candidates, held babble 5 dB {100 * errors / words:.1f}%")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("decode", "score", "engine", "rank"))
+    parser.add_argument("step", choices=("decode", "score", "engine", "rank", "unfiltered"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     args = parser.parse_args()
+    if args.step == "unfiltered":
+        return pool_b_prime(args.threads)
     if args.step == "rank":
         return rank()
     if args.step == "engine":

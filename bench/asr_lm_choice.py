@@ -51,7 +51,7 @@ def cache_of(name: str) -> Path:
     return W.CACHE / f"lm-choice-{name}.pkl"
 
 
-def decode(name: str, conditions: tuple[str, ...], threads: int) -> int:
+def decode(name: str, conditions: tuple[str, ...], threads: int, threshold: float = 0.5) -> int:
     """Per clip and speed: the filtered transcript and the beam's five best (text, mean token
     log-probability), unfiltered, the first being the transcript before filtering."""
     from duetto.asr.whisper import WhisperASR
@@ -59,9 +59,9 @@ def decode(name: str, conditions: tuple[str, ...], threads: int) -> int:
     from duetto.data.augment import speed_perturb
 
     asr = WhisperASR(ASRSettings(model="bundled-robust", word_filter="learned",
-                                 word_filter_threshold=0.5, filter_below_snr_db=20.0,
+                                 word_filter_threshold=threshold, filter_below_snr_db=20.0,
                                  noisy_beam_size=5, threads=threads))  # fmt: skip
-    path = cache_of(name)
+    path = cache_of(name if threshold == 0.5 else f"{name}-t{threshold:g}")
     done = pickle.loads(path.read_bytes()) if path.exists() else {}
     rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) not in done]
     for n, r in enumerate(rows):
@@ -333,13 +333,42 @@ def pool_b_prime(threads: int) -> int:
     return 0
 
 
+def thresholds(threads: int) -> int:
+    """Pool B on held at the hand weights with the word filter at 0.5, 0.4 and 0.3."""
+    from duetto.asr.whisper import lm_pick
+    from duetto.data.textnorm import normalize_text, word_errors
+    from duetto.llm.scoring import GemmaScorer
+
+    lp_path = W.CACHE / "lm-choice-logprobs.pkl"
+    lp = pickle.loads(lp_path.read_bytes())
+    rows = rows_of("held")
+    for t in (0.5, 0.4, 0.3):
+        if t != 0.5:
+            decode("held", ("babble 5",), threads, threshold=t)
+        done = pickle.loads(cache_of("held" if t == 0.5 else f"held-t{t:g}").read_bytes())
+        pool = [candidates(done[r["id"], r["condition"]]) for r in rows]
+        new = sorted({c for cands, _ in pool for c in cands} - lp.keys())
+        lp.update(zip(new, GemmaScorer().sentence_logprobs(new), strict=True))
+        errors = words = 0
+        for r, (cands, heard) in zip(rows, pool, strict=True):
+            pick = cands[lm_pick(cands, heard, [lp[c] for c in cands], 0.5, 0.5)]
+            e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
+            errors, words = errors + e, words + n
+        print(f"filter threshold {t}: held babble 5 dB {100 * errors / words:.1f}%", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("decode", "score", "engine", "rank", "unfiltered"))
+    parser.add_argument(
+        "step", choices=("decode", "score", "engine", "rank", "unfiltered", "thresholds")
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     args = parser.parse_args()
+    if args.step == "thresholds":
+        return thresholds(args.threads)
     if args.step == "unfiltered":
         return pool_b_prime(args.threads)
     if args.step == "rank":

@@ -358,15 +358,66 @@ def thresholds(threads: int) -> int:
     return 0
 
 
+def cost(threads: int, clips: int) -> int:
+    """Seconds per noisy clip, side by side on the same held clips (the three engines take
+    turns clip by clip): the noisy-room settings, + 5 speeds (medoid), + Gemma's choice; and
+    Gemma's share of the last."""
+    import statistics
+    import time
+
+    from duetto.asr.whisper import WhisperASR
+    from duetto.config import ASRSettings
+
+    base = dict(model="bundled-robust", word_filter="learned", word_filter_threshold=0.5,
+                filter_below_snr_db=20.0, noisy_beam_size=5, threads=threads)  # fmt: skip
+    engines = {
+        "noisy-room settings": WhisperASR(ASRSettings(**base)),
+        "+ 5 speeds (medoid)": WhisperASR(ASRSettings(**base, noisy_speeds=SPEEDS[1:])),
+        "+ Gemma's choice": WhisperASR(
+            ASRSettings(**base, noisy_speeds=SPEEDS[1:], noisy_lm="bundled")
+        ),
+    }
+    lm = engines["+ Gemma's choice"].noisy_lm
+    scoring, score = [], lm.sentence_logprobs
+
+    def timed(texts):
+        started = time.perf_counter()
+        out = score(texts)
+        scoring.append(time.perf_counter() - started)
+        return out
+
+    lm.sentence_logprobs = timed
+    seconds = {name: [] for name in engines}
+    audio_s = []
+    for r in rows_of("held")[:clips]:
+        audio = audio_of("held", r)
+        audio_s.append(len(audio) / 16000)
+        for name, asr in engines.items():
+            started = time.perf_counter()
+            asr.transcribe(audio)
+            seconds[name].append(time.perf_counter() - started)
+    first = statistics.median(seconds["noisy-room settings"])
+    print(f"{clips} held babble 5 dB clips, median {statistics.median(audio_s):.2f} s of audio, "
+          f"{threads} threads; median seconds a clip:")  # fmt: skip
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        print(f"  {name:<22} {median:.3f} s  ({median / first:.2f}x)")
+    print(f"  of which Gemma        {statistics.median(scoring):.3f} s")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "step", choices=("decode", "score", "engine", "rank", "unfiltered", "thresholds")
+        "step", choices=("decode", "score", "engine", "rank", "unfiltered", "thresholds", "cost")
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clips", type=int, default=40, help="clips for cost")
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     args = parser.parse_args()
+    if args.step == "cost":
+        return cost(args.threads, args.clips)
     if args.step == "thresholds":
         return thresholds(args.threads)
     if args.step == "unfiltered":

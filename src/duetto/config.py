@@ -111,8 +111,10 @@ class ASRSettings:
     # path): the candidate with the least word edits to the speed decodings, less
     # noisy_lm_weight times its log-probability (nats) and noisy_lm_word_bonus per word. Whisper
     # writes background talkers' words into the user's sentence, which then reads worse. Needs
-    # noisy_speeds; the beam keeps 5 hypotheses per speed (noisy_beam_size at least 5 is best).
-    # Weights chosen on held-out train speakers (docs/robustness.md). None: off (the medoid).
+    # noisy_speeds; the beam keeps 5 hypotheses per speed. Weights chosen on held-out train
+    # speakers; speechocean762 dev babble at 5 dB with the other noisy-room settings and the
+    # speeds: 54.1 -> 53.0%, at about twice the medoid's time (Gemma ~0.7 s a noisy turn on two
+    # threads; docs/robustness.md). None: off (the medoid).
     noisy_lm: str | None = None
     noisy_lm_weight: float = 0.5
     noisy_lm_word_bonus: float = 0.5

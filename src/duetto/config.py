@@ -96,15 +96,14 @@ class ASRSettings:
     # Noisy rooms: decode audio estimated under filter_below_snr_db with this beam (clean audio
     # keeps beam_size, and its speed). Beam 5 with bundled-robust, speechocean762 dev babble at
     # 5 dB: 65.1 -> 57.7%, with the learned filter 59.6 -> 55.3% (docs/robustness.md). Partial
-    # transcripts of noisy audio pay for it too (they use the settings' beam). None: off; needs
-    # the gate.
+    # transcripts keep the settings' beam. None: off; needs the gate.
     noisy_beam_size: int | None = None
     # Noisy rooms: also decode audio under filter_below_snr_db played at these speeds (Kaldi-style
     # speed perturbation), and keep the decoding nearest the others in words (the medoid), so
     # words that only one playback hears drop out. Each speed is one more decode of a noisy turn;
     # clean audio is decoded once. With [0.95, 1.05, 0.9, 1.1], speechocean762 dev babble at
     # 5 dB with the other noisy-room settings: 55.3 -> 54.1% (docs/robustness.md). Partial
-    # transcripts of noisy audio pay for it too. None: off; needs the gate.
+    # transcripts are decoded once. None: off; needs the gate.
     noisy_speeds: tuple[float, ...] | None = None
     # Noisy rooms: choose among the noisy_speeds decodings, and the beam's other best hypotheses
     # at each speed, with a language model (a GGUF: "bundled" for the bundled Gemma 3 270M, or a

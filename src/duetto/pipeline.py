@@ -263,11 +263,13 @@ class VoiceSession:
         """The ASR's per-call options for the responder's turns (``Responder.asr_options``:
         ``prompt``, ``beam_size``, ``nbest``), read at each call since a session's responder
         can change. A partial (``final=False``) takes the prompt only: ``nbest=1`` (an interim
-        transcript never pays for the beam's alternatives) and the settings' beam (cheap)."""
+        transcript never pays for the beam's alternatives), the settings' beam and ``partial``
+        (none of the noisy-audio extras: a noisy beam, speeds, a language model's choice)."""
         options = dict(getattr(self.responder, "asr_options", None) or {})
         if final:
             return options
-        return {"nbest": 1} | ({"prompt": options["prompt"]} if "prompt" in options else {})
+        prompt = {"prompt": options["prompt"]} if "prompt" in options else {}
+        return {"nbest": 1, "partial": True} | prompt
 
     def _transcribe_early(self, turn: _Turn) -> None:
         """At a short pause, transcribe the turn and ask the end-of-turn model, before any reply.

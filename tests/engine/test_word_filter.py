@@ -226,6 +226,10 @@ def test_a_language_model_can_choose_among_the_speed_decodings(plain, babble_5db
     assert out.text == lm_choice(decodings, choosing.noisy_lm, *weights).text
     assert out.text in asked[0] and out.alternatives == ()
     assert out.duration == pytest.approx(len(babble_5db) / 16000)
+    # a partial transcript of the same audio: one greedy decode, Gemma not asked
+    asked.clear()
+    assert choosing.transcribe(babble_5db, partial=True).text == plain.transcribe(babble_5db).text
+    assert asked == []
 
 
 def test_the_language_model_choice_needs_the_speeds():

@@ -80,8 +80,8 @@ def test_a_bank_session_decodes_with_the_banks_asr_choices_and_the_assistant_doe
     bank = bank_asr_options(server.state.settings.asr)
     assert bank == {"prompt": ASR_PROMPT, "beam_size": ASR_BEAM_SIZE, "nbest": ASR_NBEST}
     assert finals and all(c == bank for c in finals), made
-    # Partials: the prompt, but no n-best and the settings' (cheap) beam.
-    assert all(c == {"nbest": 1, "prompt": ASR_PROMPT} for c in partials), made
+    # Partials: the prompt, but no n-best, the settings' (cheap) beam and no noisy-audio extras.
+    assert all(c == {"nbest": 1, "partial": True, "prompt": ASR_PROMPT} for c in partials), made
     alternatives = heard["alternatives"]
     assert len(alternatives) == ASR_NBEST and alternatives[0]["transcript"] == heard["transcript"]
     scores = [a["logprob"] for a in alternatives]
@@ -91,6 +91,6 @@ def test_a_bank_session_decodes_with_the_banks_asr_choices_and_the_assistant_doe
 
     heard, made, _ = one_turn(server, "assistant", question, calls)
     assert made and all(c.pop("asr") == "engine" for c in made), made
-    assert made and all(c in ({}, {"nbest": 1}) for c in made), made  # the server's settings
+    assert made and all(c in ({}, {"nbest": 1, "partial": True}) for c in made), made
     assert {} in made  # the final transcript
     assert "alternatives" not in heard and "balance" in heard["transcript"].lower()

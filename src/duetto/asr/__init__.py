@@ -45,7 +45,9 @@ class ASR(Protocol):
     """Transcribes 16 kHz float32 mono audio. ``nbest`` overrides ``asr.nbest`` for one call
     (1: no alternatives, as partial transcripts ask), ``beam_size`` ``asr.beam_size`` and
     ``prompt`` ``asr.prompt``: a responder's own choices for its turns
-    (``Responder.asr_options``) share the one loaded model."""
+    (``Responder.asr_options``) share the one loaded model. ``partial``: an interim transcript
+    of a turn still going on, decoded once and cheaply (none of the noisy-audio extras that
+    multiply a final transcript's cost)."""
 
     def transcribe(
         self,
@@ -57,6 +59,7 @@ class ASR(Protocol):
         temperature: float = 0.0,
         nbest: int | None = None,
         beam_size: int | None = None,
+        partial: bool = False,
     ) -> Transcription: ...
 
 

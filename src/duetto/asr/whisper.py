@@ -91,6 +91,7 @@ class WhisperASR:
         temperature: float = 0.0,
         nbest: int | None = None,
         beam_size: int | None = None,
+        partial: bool = False,
     ) -> Transcription:
         """Transcribe 16 kHz float32 mono ``audio``. ``prompt`` replaces ``settings.prompt``
         ("" for none), ``beam_size`` replaces ``settings.beam_size``. ``nbest`` (default
@@ -106,15 +107,16 @@ class WhisperASR:
         and audio under it is decoded with ``settings.noisy_beam_size`` when that is set (a
         ``beam_size`` given here wins) and, with ``settings.noisy_speeds``, again at each of
         those speeds, the medoid of the decodings returned (not for ``words`` or ``nbest``), or
-        with ``settings.noisy_lm`` the candidate :func:`lm_choice` picks."""
+        with ``settings.noisy_lm`` the candidate :func:`lm_choice` picks. A ``partial``
+        transcript skips the noisy beam, the speeds and the language model (the filters stay)."""
         filtering = (
             self.settings.min_word_prob > 0
             or self.settings.min_word_level_db is not None
             or self.word_filter is not None
         )
         gate = self.settings.filter_below_snr_db
-        noisy_beam = self.settings.noisy_beam_size if beam_size is None else None
-        speeds = self.noisy_speeds
+        noisy_beam = self.settings.noisy_beam_size if beam_size is None and not partial else None
+        speeds = () if partial else self.noisy_speeds
         noisy = False
         if gate is not None and (filtering or noisy_beam or speeds):
             if estimated_snr(audio) >= gate:

@@ -1,15 +1,21 @@
 """Choosing among noisy decodings with a language model (issue 6, a measurement).
 
-    .venv/bin/python bench/asr_lm_choice.py decode    # after bench/word_filter.py prepare --set held
-    .venv/bin/python bench/asr_lm_choice.py score
+Needs the word filter's prepared audio (``bench/word_filter.py prepare --set held`` and
+``--set fit``). Each step, in the order docs/robustness.md reports them:
 
-``decode`` decodes the word filter's held set (100 utterances, babble 5 dB) with the noisy-room
-settings (``bundled-robust``, the learned word filter at 0.5, beam 5 under 20 dB) at the five
-speeds of ``asr.noisy_speeds``, keeping each speed's filtered transcript and the beam's other
-four best hypotheses, into a resumable cache. ``score`` gives every candidate Gemma's
-log-probability and prints the held WER of each cell of the grid in docs/robustness.md
-(λ × β × pool), the medoid (λ = β = 0) first, and the cell the rule picks. ``engine`` runs the
-engine's own ``asr.noisy_lm`` on the same clips and compares its transcripts with that pick.
+    R=".venv/bin/python bench/asr_lm_choice.py"
+    $R decode                 # held: each speed's filtered transcript and its beam's 5 best
+    $R score                  # the grid of λ × β × pool on held, and the rule's cell
+    $R engine                 # the engine's asr.noisy_lm on held against score's pick
+    $R decode --set fit --conditions "babble 3;babble 5;babble 7;babble 10"
+    $R rank                   # the learned choice: trained on fit, read on held
+    $R unfiltered             # pool B': the transcripts before the word filter as candidates
+    $R thresholds             # the word filter at 0.5, 0.4 and 0.3 under Gemma's choice
+    $R cost --clips 40        # seconds a noisy clip, side by side
+
+Decodings use the noisy-room settings (``bundled-robust``, the learned word filter at 0.5, beam
+5 under 20 dB) at the five speeds of ``asr.noisy_speeds``, cached under the word filter's cache
+folder, as are Gemma's log-probabilities of the candidates (``rank`` and later steps).
 """
 
 from __future__ import annotations
@@ -85,6 +91,34 @@ def candidates(per_speed, unfiltered: list[str] | None = None) -> tuple[list[str
     a = [best for best, _ in per_speed]
     extra = [*(unfiltered or ()), *(t for _, alts in per_speed for t, _ in alts[1:])]
     return a + [t for k, t in enumerate(extra) if t not in a and t not in extra[:k]], a
+
+
+def gemma_logprobs(texts) -> dict:
+    """Gemma's sentence log-probability of each text, kept in a cache shared by the steps."""
+    from duetto.llm.scoring import GemmaScorer
+
+    path = W.CACHE / "lm-choice-logprobs.pkl"
+    lp = pickle.loads(path.read_bytes()) if path.exists() else {}
+    new = sorted(set(texts) - lp.keys())
+    if new:
+        print(f"Gemma: {len(new)} new candidates", flush=True)
+        lp.update(zip(new, GemmaScorer().sentence_logprobs(new), strict=True))
+        path.write_bytes(pickle.dumps(lp))
+    return lp
+
+
+def held_wer(rows: list[dict], pool, lam: float = 0.5, beta: float = 0.5) -> float:
+    """WER of the choice at (λ, β) over ``pool`` (each row's candidates and decodings)."""
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    lp = gemma_logprobs(t for cands, _ in pool for t in cands)
+    errors = words = 0
+    for r, (cands, heard) in zip(rows, pool, strict=True):
+        e, n = word_errors(
+            normalize_text(r["ref"]), normalize_text(cands[choose(cands, heard, lp, lam, beta)])
+        )
+        errors, words = errors + e, words + n
+    return 100 * errors / words
 
 
 def choose(cands: list[str], decodings: list[str], lp: dict, lam: float, beta: float) -> int:
@@ -236,7 +270,6 @@ def train_ranker(
 
 def rank() -> int:
     from duetto.data.textnorm import normalize_text, word_errors
-    from duetto.llm.scoring import GemmaScorer
 
     sets = {}
     for name in ("fit", "held"):
@@ -247,15 +280,7 @@ def rank() -> int:
         rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) in done]
         sets[name] = [(r, done[r["id"], r["condition"]]) for r in rows]
         print(f"{name}: {len(rows)} clips", flush=True)
-    lp_path = W.CACHE / "lm-choice-logprobs.pkl"
-    lp = pickle.loads(lp_path.read_bytes()) if lp_path.exists() else {}
-    texts = sorted(
-        {t for clips in sets.values() for _, ps in clips for t in candidates(ps)[0]} - lp.keys()
-    )
-    if texts:
-        print(f"Gemma: {len(texts)} new candidates", flush=True)
-        lp.update(zip(texts, GemmaScorer().sentence_logprobs(texts), strict=True))
-        lp_path.write_bytes(pickle.dumps(lp))
+    lp = gemma_logprobs(t for clips in sets.values() for _, ps in clips for t in candidates(ps)[0])
     groups = {}
     for name, clips in sets.items():
         groups[name] = []
@@ -294,11 +319,9 @@ def pool_b_prime(threads: int) -> int:
     """Pool B' on held at the hand weights (λ 0.5, β 0.5), beside pool B. The word filter
     replaces a beam's best by its filtered text, so the transcripts before it are decoded
     again without the filter (the same beam search) into their own cache."""
-    from duetto.asr.whisper import WhisperASR, lm_pick
+    from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
     from duetto.data.augment import speed_perturb
-    from duetto.data.textnorm import normalize_text, word_errors
-    from duetto.llm.scoring import GemmaScorer
 
     done = pickle.loads(cache_of("held").read_bytes())
     rows = rows_of("held")
@@ -313,48 +336,26 @@ def pool_b_prime(threads: int) -> int:
                 asr.transcribe(audio if s == 1.0 else speed_perturb(audio, s)).text for s in SPEEDS
             ]
         path.write_bytes(pickle.dumps(raw))
-    lp_path = W.CACHE / "lm-choice-logprobs.pkl"
-    lp = pickle.loads(lp_path.read_bytes())
     pools = {
         "B": [candidates(done[r["id"], r["condition"]]) for r in rows],
         "B'": [candidates(done[r["id"], r["condition"]], raw[r["id"], r["condition"]])
                for r in rows],
     }  # fmt: skip
-    new = sorted({t for cands, _ in pools["B'"] for t in cands} - lp.keys())
-    lp.update(zip(new, GemmaScorer().sentence_logprobs(new), strict=True))
     for name, pool in pools.items():
-        errors = words = 0
-        for r, (cands, heard) in zip(rows, pool, strict=True):
-            pick = cands[lm_pick(cands, heard, [lp[c] for c in cands], 0.5, 0.5)]
-            e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
-            errors, words = errors + e, words + n
         size = np.mean([len(c) for c, _ in pool])
-        print(f"pool {name}: {size:.1f} candidates, held babble 5 dB {100 * errors / words:.1f}%")
+        print(f"pool {name}: {size:.1f} candidates, held babble 5 dB {held_wer(rows, pool):.1f}%")
     return 0
 
 
 def thresholds(threads: int) -> int:
     """Pool B on held at the hand weights with the word filter at 0.5, 0.4 and 0.3."""
-    from duetto.asr.whisper import lm_pick
-    from duetto.data.textnorm import normalize_text, word_errors
-    from duetto.llm.scoring import GemmaScorer
-
-    lp_path = W.CACHE / "lm-choice-logprobs.pkl"
-    lp = pickle.loads(lp_path.read_bytes())
     rows = rows_of("held")
     for t in (0.5, 0.4, 0.3):
         if t != 0.5:
             decode("held", ("babble 5",), threads, threshold=t)
         done = pickle.loads(cache_of("held" if t == 0.5 else f"held-t{t:g}").read_bytes())
         pool = [candidates(done[r["id"], r["condition"]]) for r in rows]
-        new = sorted({c for cands, _ in pool for c in cands} - lp.keys())
-        lp.update(zip(new, GemmaScorer().sentence_logprobs(new), strict=True))
-        errors = words = 0
-        for r, (cands, heard) in zip(rows, pool, strict=True):
-            pick = cands[lm_pick(cands, heard, [lp[c] for c in cands], 0.5, 0.5)]
-            e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
-            errors, words = errors + e, words + n
-        print(f"filter threshold {t}: held babble 5 dB {100 * errors / words:.1f}%", flush=True)
+        print(f"filter threshold {t}: held babble 5 dB {held_wer(rows, pool):.1f}%", flush=True)
     return 0
 
 
@@ -416,19 +417,16 @@ def main() -> int:
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     args = parser.parse_args()
-    if args.step == "cost":
-        return cost(args.threads, args.clips)
-    if args.step == "thresholds":
-        return thresholds(args.threads)
-    if args.step == "unfiltered":
-        return pool_b_prime(args.threads)
-    if args.step == "rank":
-        return rank()
-    if args.step == "engine":
-        return engine(args.threads)
-    if args.step == "decode":
-        return decode(args.set, tuple(args.conditions.split(";")), args.threads)
-    return score()
+    steps = {
+        "decode": lambda: decode(args.set, tuple(args.conditions.split(";")), args.threads),
+        "score": score,
+        "engine": lambda: engine(args.threads),
+        "rank": rank,
+        "unfiltered": lambda: pool_b_prime(args.threads),
+        "thresholds": lambda: thresholds(args.threads),
+        "cost": lambda: cost(args.threads, args.clips),
+    }
+    return steps[args.step]()
 
 
 if __name__ == "__main__":

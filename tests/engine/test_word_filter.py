@@ -237,6 +237,18 @@ def test_the_language_model_choice_needs_the_speeds():
 
     with pytest.raises(ConfigError, match="noisy_speeds"):
         WhisperASR(ASRSettings(model="bundled-robust", noisy_lm="bundled"))
+    with pytest.raises(ConfigError, match="filter_below_snr_db"):  # no audio would be noisy
+        WhisperASR(ASRSettings(model="bundled-robust", noisy_lm="bundled", noisy_speeds=(0.9,)))
+    with pytest.raises(ModelNotFoundError, match="asr.noisy_lm.*nope.gguf") as caught:
+        WhisperASR(
+            ASRSettings(
+                model="bundled-robust",
+                noisy_lm="/nope.gguf",
+                noisy_speeds=(0.9,),
+                filter_below_snr_db=GATE_DB,
+            )
+        )
+    assert "llm-url" not in (caught.value.hint or "")
 
 
 def test_the_medoid_and_time_scaling_of_speed_decodings():

@@ -72,14 +72,20 @@ class WhisperASR:
         if settings.noisy_lm:
             from duetto.llm.scoring import GemmaScorer
 
-            if not self.noisy_speeds:
+            if not self.noisy_speeds or settings.filter_below_snr_db is None:
                 raise ConfigError(
-                    "asr.noisy_lm chooses among the decodings of asr.noisy_speeds",
+                    "asr.noisy_lm chooses among the decodings of asr.noisy_speeds, which only "
+                    "noisy audio (under asr.filter_below_snr_db) gets",
                     "set asr.noisy_speeds (e.g. [0.95, 1.05, 0.9, 1.1]) and asr.filter_below_snr_db",
                 )
-            self.noisy_lm = GemmaScorer(
-                settings.noisy_lm, threads=settings.threads, purpose="asr.noisy_lm"
-            )
+            try:
+                self.noisy_lm = GemmaScorer(
+                    settings.noisy_lm, threads=settings.threads, purpose="asr.noisy_lm"
+                )
+            except ModelNotFoundError as exc:
+                raise ModelNotFoundError(
+                    f"asr.noisy_lm: {exc.message}", "give a .gguf file or 'bundled'"
+                ) from None
 
     def transcribe(
         self,

@@ -12,6 +12,7 @@ Needs the word filter's prepared audio (``bench/word_filter.py prepare --set hel
     $R unfiltered             # pool B': the transcripts before the word filter as candidates
     $R thresholds             # the word filter at 0.5, 0.4 and 0.3 under Gemma's choice
     $R cost --clips 40        # seconds a noisy clip, side by side
+    $R larger                 # nine speeds, or beam 10's ten best, under Gemma's choice
 
 Decodings use the noisy-room settings (``bundled-robust``, the learned word filter at 0.5, beam
 5 under 20 dB) at the five speeds of ``asr.noisy_speeds``, cached under the word filter's cache
@@ -57,7 +58,15 @@ def cache_of(name: str) -> Path:
     return W.CACHE / f"lm-choice-{name}.pkl"
 
 
-def decode(name: str, conditions: tuple[str, ...], threads: int, threshold: float = 0.5) -> int:
+def decode(
+    name: str,
+    conditions: tuple[str, ...],
+    threads: int,
+    threshold: float = 0.5,
+    speeds: tuple[float, ...] = SPEEDS,
+    beam: int = 5,
+    tag: str | None = None,
+) -> int:
     """Per clip and speed: the filtered transcript and the beam's five best (text, mean token
     log-probability), unfiltered, the first being the transcript before filtering."""
     from duetto.asr.whisper import WhisperASR
@@ -66,16 +75,16 @@ def decode(name: str, conditions: tuple[str, ...], threads: int, threshold: floa
 
     asr = WhisperASR(ASRSettings(model="bundled-robust", word_filter="learned",
                                  word_filter_threshold=threshold, filter_below_snr_db=20.0,
-                                 noisy_beam_size=5, threads=threads))  # fmt: skip
-    path = cache_of(name if threshold == 0.5 else f"{name}-t{threshold:g}")
+                                 noisy_beam_size=beam, threads=threads))  # fmt: skip
+    path = cache_of(tag or (name if threshold == 0.5 else f"{name}-t{threshold:g}"))
     done = pickle.loads(path.read_bytes()) if path.exists() else {}
     rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) not in done]
     for n, r in enumerate(rows):
         audio = audio_of(name, r)
         per_speed = []
-        for s in SPEEDS:
+        for s in speeds:
             clip = audio if s == 1.0 else speed_perturb(audio, s)
-            out = asr.transcribe(clip, nbest=NBEST)
+            out = asr.transcribe(clip, nbest=max(NBEST, beam))
             per_speed.append((out.text, list(out.alternatives)))
         done[r["id"], r["condition"]] = per_speed
         if n % 20 == 19 or n == len(rows) - 1:
@@ -359,6 +368,34 @@ def thresholds(threads: int) -> int:
     return 0
 
 
+NINE = tuple(round(0.9 + 0.025 * k, 3) for k in range(9))
+
+
+def larger(threads: int) -> int:
+    """Pool B on held at the hand weights from nine speeds, and from beam 10's ten best."""
+    rows = rows_of("held")
+    five = pickle.loads(cache_of("held").read_bytes())
+    order = (1.0, *(s for s in NINE if s != 1.0))  # speed 1.0 first, as the engine decodes
+    extra = tuple(s for s in order if s not in SPEEDS)
+    decode("held", ("babble 5",), threads, speeds=extra, tag="held-4more")
+    decode("held", ("babble 5",), threads, beam=10, tag="held-beam10")
+    more = pickle.loads(cache_of("held-4more").read_bytes())
+    beam10 = pickle.loads(cache_of("held-beam10").read_bytes())
+    pools = {"five speeds, beam 5 (pool B)": [], "nine speeds": [], "beam 10": []}
+    for r in rows:
+        key = r["id"], r["condition"]
+        by_speed = dict(zip(SPEEDS, five[key], strict=True)) | dict(
+            zip(extra, more[key], strict=True)
+        )
+        pools["five speeds, beam 5 (pool B)"].append(candidates(five[key]))
+        pools["nine speeds"].append(candidates([by_speed[s] for s in order]))
+        pools["beam 10"].append(candidates(beam10[key]))
+    for name, pool in pools.items():
+        size = np.mean([len(c) for c, _ in pool])
+        print(f"{name}: {size:.1f} candidates, held babble 5 dB {held_wer(rows, pool):.1f}%")
+    return 0
+
+
 def cost(threads: int, clips: int) -> int:
     """Seconds per noisy clip, side by side on the same held clips (the three engines take
     turns clip by clip): the noisy-room settings, + 5 speeds (medoid), + Gemma's choice; and
@@ -410,7 +447,8 @@ def cost(threads: int, clips: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "step", choices=("decode", "score", "engine", "rank", "unfiltered", "thresholds", "cost")
+        "step",
+        choices=("decode", "score", "engine", "rank", "unfiltered", "thresholds", "cost", "larger"),
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clips", type=int, default=40, help="clips for cost")
@@ -425,6 +463,7 @@ def main() -> int:
         "unfiltered": lambda: pool_b_prime(args.threads),
         "thresholds": lambda: thresholds(args.threads),
         "cost": lambda: cost(args.threads, args.clips),
+        "larger": lambda: larger(args.threads),
     }
     return steps[args.step]()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +221,8 @@ class Settings:
                 f"unknown setting '{section}.{key}' ({source})",
                 f"valid keys: {', '.join(sorted(fields))}",
             )
-        setattr(target, key, _coerce(value, getattr(target, key), f"{section}.{key}", source))
+        hint = typing.get_type_hints(type(target))[key]
+        setattr(target, key, _coerce(value, hint, f"{section}.{key}", source))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -229,25 +232,49 @@ def _sections_hint() -> str:
     return "valid sections: " + ", ".join(f.name for f in dataclasses.fields(Settings))
 
 
-def _coerce(value: Any, current: Any, name: str, source: str) -> Any:
-    if value is None or current is None or isinstance(value, type(current)):
-        if isinstance(value, str) and value.lower() in ("", "none", "null") and current is None:
-            return None
-        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
+def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
+    """``value`` (from TOML, the environment or a flag) as the field's annotated type ``hint``:
+    "none"/"null"/"" is None where None is allowed, "0.9,1.1" or a TOML list a tuple, numbers
+    and booleans from strings; anything else is refused with the setting's name."""
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kind = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None:
+        return None
+    if optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        return None
     try:
-        if isinstance(current, bool):
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        return type(current)(value)
+        if typing.get_origin(kind) is tuple:
+            item = typing.get_args(kind)[0]
+            parts = [p for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+            if not isinstance(parts, list | tuple):
+                raise TypeError(value)
+            return tuple(_scalar(p.strip() if isinstance(p, str) else p, item) for p in parts)
+        return _scalar(value, kind)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"setting '{name}' ({source}) must be {type(current).__name__}, got {value!r}"
-        ) from None
+        shown = getattr(kind, "__name__", None) or str(kind)
+        raise ConfigError(f"setting '{name}' ({source}) must be {shown}, got {value!r}") from None
+
+
+def _scalar(value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if isinstance(value, kind):
+        return value
+    if kind is str and isinstance(value, int | float | os.PathLike):
+        return str(value)  # a number or a path where text is asked: its text
+    if kind is float and isinstance(value, int):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # 700.0 from a TOML file
+    if isinstance(value, str):
+        return kind(value.strip())
+    raise TypeError(value)
 
 
 def load_settings(

@@ -230,6 +230,9 @@ def test_a_language_model_can_choose_among_the_speed_decodings(plain, babble_5db
     asked.clear()
     assert choosing.transcribe(babble_5db, partial=True).text == plain.transcribe(babble_5db).text
     assert asked == []
+    # audio too long for the trimmed window has no beam alternatives: the medoid, no Gemma
+    long = np.tile(babble_5db, int(30 * 16000 / len(babble_5db)) + 1)
+    assert choosing.transcribe(long).text and asked == []
 
 
 def test_the_language_model_choice_needs_the_speeds():

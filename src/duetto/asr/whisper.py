@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 import time
 import zlib
 from dataclasses import replace
@@ -69,6 +70,7 @@ class WhisperASR:
         )
         self.noisy_speeds = noisy_speeds(settings.noisy_speeds)
         self.noisy_lm = None
+        self._lm_lock = threading.Lock()
         if settings.noisy_lm:
             from duetto.llm.scoring import GemmaScorer
 
@@ -113,7 +115,8 @@ class WhisperASR:
         and audio under it is decoded with ``settings.noisy_beam_size`` when that is set (a
         ``beam_size`` given here wins) and, with ``settings.noisy_speeds``, again at each of
         those speeds, the medoid of the decodings returned (not for ``words`` or ``nbest``), or
-        with ``settings.noisy_lm`` the candidate :func:`lm_choice` picks. A ``partial``
+        with ``settings.noisy_lm`` the candidate :func:`lm_choice` picks (audio up to
+        MAX_TRIMMED_S; longer audio keeps the medoid). A ``partial``
         transcript skips the noisy beam, the speeds and the language model (the filters stay)."""
         filtering = (
             self.settings.min_word_prob > 0
@@ -133,7 +136,9 @@ class WhisperASR:
         align = filtering and not words
         nbest = self.settings.nbest if nbest is None else nbest
         several = noisy and speeds and not words and nbest == 1
-        choosing = several and self.noisy_lm is not None
+        # Beams give alternatives on the trimmed window only; longer audio keeps the medoid.
+        short = len(audio) <= MAX_TRIMMED_S * SAMPLE_RATE
+        choosing = several and self.noisy_lm is not None and short
         if choosing:
             nbest = LM_NBEST  # each speed's other best hypotheses are candidates too
         asked = nbest
@@ -152,12 +157,13 @@ class WhisperASR:
             seconds = sum(d.seconds for d in decodings)
             if choosing:
                 started = time.perf_counter()
-                out = lm_choice(
-                    decodings,
-                    self.noisy_lm,
-                    self.settings.noisy_lm_weight,
-                    self.settings.noisy_lm_word_bonus,
-                )
+                with self._lm_lock:  # one llama.cpp context: one caller at a time
+                    out = lm_choice(
+                        decodings,
+                        self.noisy_lm,
+                        self.settings.noisy_lm_weight,
+                        self.settings.noisy_lm_word_bonus,
+                    )
                 seconds += time.perf_counter() - started
             else:
                 out = _medoid(decodings)

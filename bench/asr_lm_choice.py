@@ -13,6 +13,7 @@ Needs the word filter's prepared audio (``bench/word_filter.py prepare --set hel
     $R thresholds             # the word filter at 0.5, 0.4 and 0.3 under Gemma's choice
     $R cost --clips 40        # seconds a noisy clip, side by side
     $R larger                 # nine speeds, or beam 10's ten best, under Gemma's choice
+    $R acoustic               # each candidate's teacher-forced acoustic score added
 
 Decodings use the noisy-room settings (``bundled-robust``, the learned word filter at 0.5, beam
 5 under 20 dB) at the five speeds of ``asr.noisy_speeds``, cached under the word filter's cache
@@ -396,6 +397,63 @@ def larger(threads: int) -> int:
     return 0
 
 
+GAMMAS = (0.25, 0.5, 1.0)
+
+
+def acoustic_scores(asr, audio: np.ndarray, texts: list[str]) -> list[float]:
+    """Each text's summed token log-probability under ``asr``'s model, teacher-forced on
+    ``audio`` as recorded (the trimmed window's encoder output, as the engine decodes it)."""
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+
+    from duetto.asr.whisper import FULL_WINDOW_FRAMES, MIN_WINDOW_S, TRIM_PAD
+
+    pad = max(TRIM_PAD, int(MIN_WINDOW_S * 16000) - len(audio))
+    features = asr.model.feature_extractor(np.concatenate([audio, np.zeros(pad, np.float32)]))
+    frames = min(features.shape[-1] // 2 * 2, FULL_WINDOW_FRAMES)
+    view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames]))
+    encoded = np.array(asr.model.model.encode(view, to_cpu=True))
+    tokenizer = Tokenizer(asr.model.hf_tokenizer, False, task="transcribe", language="en")
+    tokens = [tokenizer.encode(" " + t.strip()) if t.strip() else [] for t in texts]
+    scored = [k for k, t in enumerate(tokens) if t]
+    out = [0.0] * len(texts)
+    if scored:
+        batch = np.ascontiguousarray(np.repeat(encoded, len(scored), 0))
+        start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        results = asr.model.model.align(ctranslate2.StorageView.from_array(batch), start,
+                                        [tokens[k] for k in scored], len(audio) // 160)  # fmt: skip
+        for k, result in zip(scored, results, strict=True):
+            out[k] = float(np.log(np.maximum(result.text_token_probs, 1e-10)).sum())
+    return out
+
+
+def acoustic(threads: int) -> int:
+    """Gemma's choice with each candidate's teacher-forced acoustic score added (γ · AM)."""
+    from duetto.asr.whisper import WhisperASR, lm_pick
+    from duetto.config import ASRSettings
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    asr = WhisperASR(ASRSettings(model="bundled-robust", threads=threads))
+    rows = rows_of("held")
+    done = pickle.loads(cache_of("held").read_bytes())
+    pool = [candidates(done[r["id"], r["condition"]]) for r in rows]
+    lp = gemma_logprobs(t for cands, _ in pool for t in cands)
+    am = [
+        acoustic_scores(asr, audio_of("held", r), cands)
+        for r, (cands, _) in zip(rows, pool, strict=True)
+    ]
+    print(f"pool B, λ 0.5, β 0.5, γ 0: held babble 5 dB {held_wer(rows, pool):.1f}%")
+    for gamma in GAMMAS:
+        errors = words = 0
+        for r, (cands, heard), scores in zip(rows, pool, am, strict=True):
+            combined = [lp[c] + gamma / 0.5 * a for c, a in zip(cands, scores, strict=True)]
+            pick = cands[lm_pick(cands, heard, combined, 0.5, 0.5)]
+            e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
+            errors, words = errors + e, words + n
+        print(f"  γ {gamma}: held babble 5 dB {100 * errors / words:.1f}%", flush=True)
+    return 0
+
+
 def cost(threads: int, clips: int) -> int:
     """Seconds per noisy clip, side by side on the same held clips (the three engines take
     turns clip by clip): the noisy-room settings, + 5 speeds (medoid), + Gemma's choice; and
@@ -448,7 +506,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "step",
-        choices=("decode", "score", "engine", "rank", "unfiltered", "thresholds", "cost", "larger"),
+        choices=(
+            "decode",
+            "score",
+            "engine",
+            "rank",
+            "unfiltered",
+            "thresholds",
+            "cost",
+            "larger",
+            "acoustic",
+        ),
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clips", type=int, default=40, help="clips for cost")
@@ -464,6 +532,7 @@ def main() -> int:
         "thresholds": lambda: thresholds(args.threads),
         "cost": lambda: cost(args.threads, args.clips),
         "larger": lambda: larger(args.threads),
+        "acoustic": lambda: acoustic(args.threads),
     }
     return steps[args.step]()
 

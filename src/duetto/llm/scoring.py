@@ -78,12 +78,7 @@ class GemmaScorer:
 
     def _cached_prefix(self, ids: list[int], limit: int) -> int:
         """How many of ``ids``' first tokens (at most ``limit``) the cache already holds."""
-        common = 0
-        for a, b in zip(self.cached, ids[:limit], strict=False):
-            if a != b:
-                break
-            common += 1
-        return common
+        return common_prefix(self.cached, ids[:limit])
 
     def logprobs_many(self, variants: list[tuple[list[int], int, int]]) -> list[np.ndarray]:
         """:meth:`logprobs` of several ``(ids, start, stop)`` at once, in one decode.
@@ -141,12 +136,8 @@ class GemmaScorer:
         running = np.zeros(1)  # running[j]: log p of previous[1:j + 1]
         for k in sorted(range(len(texts)), key=encoded.__getitem__):
             ids = encoded[k]
-            same = 0
-            for a, b in zip(previous, ids, strict=False):
-                if a != b:
-                    break
-                same += 1
-            start = max(same, 1)  # tokens before ``start`` are scored as in ``previous``
+            # tokens before ``start`` score as they did in ``previous``
+            start = max(common_prefix(previous, ids), 1)
             tail = self.logprobs(ids, start)
             running = np.concatenate([running[:start], running[start - 1] + np.cumsum(tail)])
             out[k] = float(running[-1])
@@ -159,6 +150,16 @@ class GemmaScorer:
         batch.set_batch(ids, n_past=first, logits_all=True)
         self.llm._ctx.decode(batch)
         self.tokens_evaluated += len(ids)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many first tokens ``a`` and ``b`` share."""
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    return common
 
 
 def _token_logprobs(logits: np.ndarray, targets: list[int]) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from duetto.apps.tutor.grammar import INSERTIONS, MARGIN, GrammarCorrector, _match_case, corrector
 from duetto.errors import MissingExtraError, ModelNotFoundError
-from duetto.llm.scoring import GemmaScorer
+from duetto.llm.scoring import GemmaScorer, common_prefix
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +178,7 @@ class GemmaReranker:
 
     def _span(self, source: list[int], edited: list[int]) -> tuple[int, int, int]:
         """Shared prefix length, and where the window ends in ``source`` and in ``edited``."""
-        prefix = 0
-        for a, b in zip(source, edited, strict=False):
-            if a != b:
-                break
-            prefix += 1
+        prefix = common_prefix(source, edited)
         suffix = 0
         while (
             suffix < min(len(source), len(edited)) - prefix

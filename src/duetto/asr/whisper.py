@@ -398,11 +398,7 @@ def _unscaled(out: Transcription, speed: float, duration: float) -> Transcriptio
 def medoid(texts: list[str]) -> int:
     """Index of the text with the fewest word edits (normalized) to the others; the first of
     those on a tie."""
-    from duetto.data.textnorm import normalize_text, word_errors
-
-    texts = [normalize_text(t) for t in texts]
-    costs = [sum(word_errors(t, other)[0] for other in texts) for t in texts]
-    return costs.index(min(costs))
+    return lm_pick(texts, texts, [0.0] * len(texts), 0.0, 0.0)
 
 
 def _medoid(decodings: list[Transcription]) -> Transcription:
@@ -417,13 +413,7 @@ def lm_choice(decodings: list[Transcription], scorer, weight: float, bonus: floa
     ``scorer``'s sentence log-probability; the first on a tie, decodings before alternatives.
     An alternative chosen comes back as its decoding with that text and no word timings."""
     texts = [d.text for d in decodings]
-    candidates = [(t, k) for k, t in enumerate(texts)]
-    candidates += [
-        (text, k)
-        for k, d in enumerate(decodings)
-        for text, _ in d.alternatives[1:]
-        if text not in texts
-    ]
+    candidates = lm_candidates(texts, [d.alternatives for d in decodings])
     logprobs = scorer.sentence_logprobs([t for t, _ in candidates])
     best = lm_pick([t for t, _ in candidates], texts, logprobs, weight, bonus)
     text, k = candidates[best]
@@ -433,6 +423,22 @@ def lm_choice(decodings: list[Transcription], scorer, weight: float, bonus: floa
     no_speech = source.segments[0].no_speech_prob if source.segments else 0.0
     segment = Segment(0.0, round(source.duration, 3), text, no_speech_prob=no_speech)
     return replace(source, text=text, segments=(segment,) if text else ())
+
+
+def lm_candidates(
+    texts: list[str], alternatives: list[tuple[tuple[str, float], ...]]
+) -> list[tuple[str, int]]:
+    """What :func:`lm_choice` chooses among, each with the index of the decoding it came from:
+    the decodings' ``texts``, then each beam's other hypotheses (``alternatives[k][1:]``) not
+    already among them."""
+    out = [(t, k) for k, t in enumerate(texts)]
+    seen = set(texts)
+    for k, hypotheses in enumerate(alternatives):
+        for text, _ in hypotheses[1:]:
+            if text not in seen:
+                seen.add(text)
+                out.append((text, k))
+    return out
 
 
 def lm_pick(

@@ -23,7 +23,6 @@ folder, as are Gemma's log-probabilities of the candidates (``rank`` and later s
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 import sys
 from pathlib import Path
@@ -44,15 +43,11 @@ BETAS = (0.0, 0.5, 1.0, 2.0)
 
 def rows_of(name: str, conditions: tuple[str, ...] = ("babble 5",)) -> list[dict]:
     """The word filter's prepared set ``name`` (held or fit) in ``conditions``."""
-    index = [
-        json.loads(line) for line in (W.CACHE / f"{name}-index.jsonl").read_text().splitlines()
-    ]
-    return [r for r in index if r["condition"] in conditions]
+    return [r for r in W._read(W._index(name)) if r["condition"] in conditions]
 
 
 def audio_of(name: str, r: dict) -> np.ndarray:
-    tag = r["condition"].replace(" ", "")
-    return np.load(W.CACHE / "audio" / name / f"{r['id']}-{tag}.npy").astype(np.float32)
+    return np.load(W._clip(name, r["id"], r["condition"])).astype(np.float32)
 
 
 def cache_of(name: str) -> Path:
@@ -95,11 +90,14 @@ def decode(
 
 
 def candidates(per_speed, unfiltered: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """(pool B's candidates, the speed decodings): the decodings first, then the beams' other
-    hypotheses not among them; with ``unfiltered`` (each speed's transcript before the word
-    filter), pool B': those too."""
+    """(pool B's candidates, the speed decodings): the engine's (``lm_candidates``); with
+    ``unfiltered`` (each speed's transcript before the word filter), pool B': those too, before
+    the beams' other hypotheses."""
+    from duetto.asr.whisper import lm_candidates
+
     a = [best for best, _ in per_speed]
-    extra = [*(unfiltered or ()), *(t for _, alts in per_speed for t, _ in alts[1:])]
+    pool = [t for t, _ in lm_candidates(a, [alts for _, alts in per_speed])]
+    extra = [*(unfiltered or ()), *pool[len(a) :]]
     return a + [t for k, t in enumerate(extra) if t not in a and t not in extra[:k]], a
 
 
@@ -117,16 +115,23 @@ def gemma_logprobs(texts) -> dict:
     return lp
 
 
-def held_wer(rows: list[dict], pool, lam: float = 0.5, beta: float = 0.5) -> float:
-    """WER of the choice at (λ, β) over ``pool`` (each row's candidates and decodings)."""
+def held_wer(
+    rows: list[dict], pool, lam: float = 0.5, beta: float = 0.5, extra=None, gamma: float = 0.0
+) -> float:
+    """WER of the choice at (λ, β) over ``pool`` (each row's candidates and decodings); with
+    ``extra`` (a score per candidate of each row), ``gamma`` times it added to the cost's
+    log-probability side."""
+    from duetto.asr.whisper import lm_pick
     from duetto.data.textnorm import normalize_text, word_errors
 
     lp = gemma_logprobs(t for cands, _ in pool for t in cands)
     errors = words = 0
-    for r, (cands, heard) in zip(rows, pool, strict=True):
-        e, n = word_errors(
-            normalize_text(r["ref"]), normalize_text(cands[choose(cands, heard, lp, lam, beta)])
-        )
+    for k, (r, (cands, heard)) in enumerate(zip(rows, pool, strict=True)):
+        scores = [lp[c] for c in cands]
+        if extra is not None:
+            scores = [s + gamma / lam * x for s, x in zip(scores, extra[k], strict=True)]
+        pick = cands[lm_pick(cands, heard, scores, lam, beta)]
+        e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
         errors, words = errors + e, words + n
     return 100 * errors / words
 
@@ -429,28 +434,21 @@ def acoustic_scores(asr, audio: np.ndarray, texts: list[str]) -> list[float]:
 
 def acoustic(threads: int) -> int:
     """Gemma's choice with each candidate's teacher-forced acoustic score added (γ · AM)."""
-    from duetto.asr.whisper import WhisperASR, lm_pick
+    from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
-    from duetto.data.textnorm import normalize_text, word_errors
 
     asr = WhisperASR(ASRSettings(model="bundled-robust", threads=threads))
     rows = rows_of("held")
     done = pickle.loads(cache_of("held").read_bytes())
     pool = [candidates(done[r["id"], r["condition"]]) for r in rows]
-    lp = gemma_logprobs(t for cands, _ in pool for t in cands)
     am = [
         acoustic_scores(asr, audio_of("held", r), cands)
         for r, (cands, _) in zip(rows, pool, strict=True)
     ]
     print(f"pool B, λ 0.5, β 0.5, γ 0: held babble 5 dB {held_wer(rows, pool):.1f}%")
     for gamma in GAMMAS:
-        errors = words = 0
-        for r, (cands, heard), scores in zip(rows, pool, am, strict=True):
-            combined = [lp[c] + gamma / 0.5 * a for c, a in zip(cands, scores, strict=True)]
-            pick = cands[lm_pick(cands, heard, combined, 0.5, 0.5)]
-            e, n = word_errors(normalize_text(r["ref"]), normalize_text(pick))
-            errors, words = errors + e, words + n
-        print(f"  γ {gamma}: held babble 5 dB {100 * errors / words:.1f}%", flush=True)
+        wer = held_wer(rows, pool, extra=am, gamma=gamma)
+        print(f"  γ {gamma}: held babble 5 dB {wer:.1f}%", flush=True)
     return 0
 
 

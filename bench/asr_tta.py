@@ -75,7 +75,6 @@ def held(asr) -> int:
     """The word filter's held set (100 utterances, babble 5 dB): the candidates of the second
     look (docs/robustness.md), each decoding done once and filtered at every threshold."""
     import hashlib
-    import json
     from dataclasses import replace
 
     import word_filter as W
@@ -91,13 +90,12 @@ def held(asr) -> int:
         return memo[key]
 
     asr._decode = remembered
-    index = [json.loads(line) for line in (W.CACHE / "held-index.jsonl").read_text().splitlines()]
-    rows = [r for r in index if r["condition"] == "babble 5"]
+    rows = [r for r in W._read(W._index("held")) if r["condition"] == "babble 5"]
     nine = tuple(round(0.9 + 0.025 * k, 3) for k in range(9))
     settings = asr.settings
     texts: dict = {}  # (threshold, speed) -> normalized transcript per row
     for n, r in enumerate(rows):
-        audio = np.load(W.CACHE / "audio" / "held" / f"{r['id']}-babble5.npy").astype(np.float32)
+        audio = np.load(W._clip("held", r["id"], r["condition"])).astype(np.float32)
         for s in nine:
             clip = audio if s == 1.0 else speed_perturb(audio, s)
             for t in (0.5, 0.4, 0.3) if s in SPEEDS else (0.5,):

@@ -14,6 +14,7 @@ Needs the word filter's prepared audio (``bench/word_filter.py prepare --set hel
     $R cost --clips 40        # seconds a noisy clip, side by side
     $R larger                 # nine speeds, or beam 10's ten best, under Gemma's choice
     $R acoustic               # each candidate's teacher-forced acoustic score added
+    $R ensemble               # a second model's decodings as voters and candidates
 
 Decodings use the noisy-room settings (``bundled-robust``, the learned word filter at 0.5, beam
 5 under 20 dB) at the five speeds of ``asr.noisy_speeds``, cached under the word filter's cache
@@ -62,6 +63,7 @@ def decode(
     speeds: tuple[float, ...] = SPEEDS,
     beam: int = 5,
     tag: str | None = None,
+    model: str = "bundled-robust",
 ) -> int:
     """Per clip and speed: the filtered transcript and the beam's five best (text, mean token
     log-probability), unfiltered, the first being the transcript before filtering."""
@@ -69,7 +71,7 @@ def decode(
     from duetto.config import ASRSettings
     from duetto.data.augment import speed_perturb
 
-    asr = WhisperASR(ASRSettings(model="bundled-robust", word_filter="learned",
+    asr = WhisperASR(ASRSettings(model=model, word_filter="learned",
                                  word_filter_threshold=threshold, filter_below_snr_db=20.0,
                                  noisy_beam_size=beam, threads=threads))  # fmt: skip
     path = cache_of(tag or (name if threshold == 0.5 else f"{name}-t{threshold:g}"))
@@ -500,6 +502,30 @@ def cost(threads: int, clips: int) -> int:
     return 0
 
 
+def ensemble(threads: int) -> int:
+    """Pool B on held at the hand weights with the encoder-state-distilled model's decodings
+    (``bench/asr_distill.py``'s run ``sdstate``, step 120) added as voters and candidates: at
+    speed 1.0 only, or at all five speeds. The edits are scaled to five voters."""
+    import asr_finetune as F
+
+    rows = rows_of("held")
+    second = F.model_folder("sdstate", 120)
+    decode("held", ("babble 5",), threads, tag="held-sdstate", model=str(second))
+    five = pickle.loads(cache_of("held").read_bytes())
+    other = pickle.loads(cache_of("held-sdstate").read_bytes())
+    for name, take in (("+ one decoding", 1), ("+ five decodings", 5)):
+        pool = []
+        for r in rows:
+            key = r["id"], r["condition"]
+            cands, heard = candidates([*five[key], *other[key][:take]])
+            pool.append((cands, heard))
+        voters = len(SPEEDS) + take
+        wer = held_wer(rows, pool, lam=0.5 * voters / 5, beta=0.5 * voters / 5)
+        size = np.mean([len(c) for c, _ in pool])
+        print(f"{name}: {voters} voters, {size:.1f} candidates, held babble 5 dB {wer:.1f}%")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -514,6 +540,7 @@ def main() -> int:
             "cost",
             "larger",
             "acoustic",
+            "ensemble",
         ),
     )
     parser.add_argument("--threads", type=int, default=2)
@@ -531,6 +558,7 @@ def main() -> int:
         "cost": lambda: cost(args.threads, args.clips),
         "larger": lambda: larger(args.threads),
         "acoustic": lambda: acoustic(args.threads),
+        "ensemble": lambda: ensemble(args.threads),
     }
     return steps[args.step]()
 

@@ -45,6 +45,8 @@ def whisper_model(name: str) -> str:
                 "convert it with ct2-transformers-converter or give a model name",
             )
         return str(path)
+    if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(f"ASR model folder not found: {name}", "check the path")
     if name in WHISPER_NAMES or "/" in name:
         return name  # a hub name: faster-whisper fetches it where there is internet
     raise ModelNotFoundError(

@@ -102,6 +102,7 @@ def test_bad_inputs_give_one_clear_line_and_exit_2(tmp_path, question_files):
         ("transcribe", str(tmp_path / "missing.wav")): "not found",
         ("say", "hi", "-o", str(tmp_path / "x.wav"), "--voice", "no-such-voice"): "unknown voice",
         ("transcribe", str(silent), "--asr-model", "no-such-model"): "unknown ASR model",
+        ("transcribe", str(silent), "--asr-model", str(tmp_path / "no-model")): "folder not found",
         ("chat", "-m", "hi", "--llm-url", "http://127.0.0.1:9/v1"): "unreachable",
         ("talk", "--input", str(notaudio)): "not audio",
     }

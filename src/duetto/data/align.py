@@ -157,7 +157,8 @@ class Aligner:
             )
         duration = len(audio) / SAMPLE_RATE
         if duration < 0.1 * len(words) / 3:
-            raise DuettoError(f"{duration:.2f} s of audio is too short for {len(words)} words")
+            count = f"{len(words)} word{'s' if len(words) > 1 else ''}"
+            raise DuettoError(f"{duration:.2f} s of audio is too short for {count}")
         oov = {w for w in words if self.decoder.lookup_word(w) is None}
         for w in oov:
             self.decoder.add_word(w, letter_to_sound(w), True)

@@ -18,6 +18,7 @@ target; the held-out and dev WERs are against the human references.
     .venv/bin/python bench/asr_finetune.py dev --name sd8qv --step STEP    # dev, once
     .venv/bin/python bench/asr_finetune.py bank --name sd8qv --step STEP   # out of domain
     $R export --name sd8qv --step 120 --out src/duetto/asr/robust-tiny-en-lora.npz   # shipped
+    $R labels --base && $R train --base --name sdbase --steps 120 --eval-every 60 --threads 2
 
 The step is the one with the lowest held-out babble 5 dB WER whose held-out clean WER is at
 most 2% over the bundled model's (docs/robustness.md has the runs).
@@ -67,6 +68,16 @@ def labels(args) -> int:
     return 0
 
 
+def use_base() -> None:
+    """Teacher and student are the bundled multilingual Whisper base instead of tiny.en."""
+    global LABELS
+    from duetto.models import whisper_model
+
+    folder = Path(whisper_model("bundled-base"))
+    F.bundled_dir = lambda: folder
+    LABELS = F.CACHE / "teacher-labels-base.json"
+
+
 def _labels_path(teacher: str) -> Path:
     if teacher == "bundled":
         return LABELS
@@ -98,6 +109,13 @@ def train(args) -> int:
         F.CONDITIONS = (("clean", 0, 0, rest), ("babble", 0.0, 15.0, args.babble_share),
                         ("white", 5.0, 20.0, rest))  # fmt: skip
     F.cased = str.strip  # the teacher already writes Whisper's casing and punctuation
+    if args.base:  # the held-out figures of bundled base itself, for the clean budget
+        reference = F.CACHE / "runs" / "heldout-bundled-base.json"
+        if not reference.exists():
+            audio_cache = pickle.loads((F.CACHE / "train-audio.pkl").read_bytes())
+            clips = F.heldout_clips(split()[1], audio_cache)
+            result = F.evaluate_heldout("bundled-base", str(F.bundled_dir()), clips)
+            reference.write_text(json.dumps(result))
     return F.train(args)
 
 
@@ -146,7 +164,13 @@ def main() -> int:
     e.add_argument("--name", required=True)
     e.add_argument("--step", type=int, required=True)
     e.add_argument("--out", required=True)
+    for p in (lab, t):
+        p.add_argument(
+            "--base", action="store_true", help="Whisper base (bundled-base), not tiny.en"
+        )
     args = parser.parse_args()
+    if getattr(args, "base", False):
+        use_base()
     return {"labels": labels, "train": train, "export": export}[args.cmd](args)
 
 

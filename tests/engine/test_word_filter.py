@@ -235,6 +235,68 @@ def test_a_language_model_can_choose_among_the_speed_decodings(plain, babble_5db
     assert choosing.transcribe(long).text and asked == []
 
 
+def test_a_second_model_decodes_the_same_playbacks(plain, babble_5db):
+    # asr.noisy_second_model: under the gate the second model (Whisper base, self-distilled)
+    # decodes the clip at 1.0 and the same speeds, and the medoid is over all six decodings;
+    # above the gate, one decode by the first model as before.
+    from duetto.asr.whisper import _medoid
+    from duetto.data.augment import speed_perturb
+
+    settings = ASRSettings(
+        model="bundled-robust",
+        noisy_speeds=(0.9, 1.1),
+        filter_below_snr_db=GATE_DB,
+        noisy_second_model="bundled-base-robust",
+    )
+    both = WhisperASR(settings)
+    assert both.second.multilingual and not both.multilingual
+    heard = []  # (which model, the length of the playback)
+    for name, asr in (("tiny", both), ("base", both.second)):
+        decode = asr._recognise
+        asr._recognise = (lambda d, n: lambda a, *args: heard.append((n, len(a))) or d(a, *args))(
+            decode, name
+        )
+    clean = _audio(USER)
+    assert both.transcribe(clean).text == plain.transcribe(clean).text
+    assert heard == [("tiny", len(clean))]
+    heard.clear()
+    out = both.transcribe(babble_5db)
+    assert [name for name, _ in heard] == ["tiny"] * 3 + ["base"] * 3
+    assert [n for _, n in heard[3:]] == [n for _, n in heard[:3]]
+    second = WhisperASR(ASRSettings(model="bundled-base-robust"))
+    playbacks = (babble_5db, speed_perturb(babble_5db, 0.9), speed_perturb(babble_5db, 1.1))
+    decodings = [plain.transcribe(a) for a in playbacks] + [second.transcribe(a) for a in playbacks]
+    assert out.text == _medoid(decodings).text
+    assert out.duration == pytest.approx(len(babble_5db) / 16000)
+    assert both.transcribe(babble_5db, partial=True).text == plain.transcribe(babble_5db).text
+
+
+def test_the_second_model_needs_the_speeds_and_not_the_language_model():
+    from duetto.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="noisy_speeds"):
+        WhisperASR(ASRSettings(model="bundled-robust", noisy_second_model="bundled-base-robust"))
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        WhisperASR(
+            ASRSettings(
+                model="bundled-robust",
+                noisy_speeds=(0.9,),
+                filter_below_snr_db=GATE_DB,
+                noisy_lm="bundled",
+                noisy_second_model="bundled-base-robust",
+            )
+        )
+    with pytest.raises(ModelNotFoundError, match="asr.noisy_second_model.*folder not found"):
+        WhisperASR(
+            ASRSettings(
+                model="bundled-robust",
+                noisy_speeds=(0.9,),
+                filter_below_snr_db=GATE_DB,
+                noisy_second_model="/nope/model",
+            )
+        )
+
+
 def test_the_language_model_choice_needs_the_speeds():
     from duetto.errors import ConfigError
 

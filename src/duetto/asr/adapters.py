@@ -1,4 +1,4 @@
-"""Adapted versions of the bundled Whisper tiny.en: low-rank weight deltas shipped as a small
+"""Adapted versions of the bundled Whisper models: low-rank weight deltas shipped as a small
 ``.npz`` and merged into a CTranslate2 model folder in the cache on first use.
 
 The bank model (``asr.model = "bundled-bank"``) is tiny.en with LoRA adapters (rank 8 on the
@@ -8,8 +8,11 @@ train speech mixed in (bench/bank_asr_finetune.py; docs/bank.md). The noise-robu
 (``asr.model = "bundled-robust"``) has the same kind of adapters trained by self-distillation:
 on speechocean762 train audio mixed with babble or white noise, the targets were the bundled
 model's own transcripts of the clean recordings (bench/asr_distill.py; docs/robustness.md).
-The 75 MB merged models are never shipped: the deltas are added to the bundled weights in float32 and stored back in the
-bundled dtype, so the same inputs always give the same model file.
+``"bundled-base-robust"`` is the bundled multilingual Whisper base taught the same way, the
+second model of ``asr.noisy_second_model``.
+The merged models (tiny.en 75 MB, base 142 MB) are never shipped: the deltas are added to the
+bundled weights in float32 and stored back in the bundled dtype, so the same inputs always give
+the same model file.
 """
 
 from __future__ import annotations
@@ -27,7 +30,17 @@ BANK_DELTAS = Path(__file__).with_name("bank-tiny-en-lora.npz")
 # (bench/asr_distill.py; docs/robustness.md): no human transcript was a target.
 ROBUST_MODEL = "bundled-robust"
 ROBUST_DELTAS = Path(__file__).with_name("robust-tiny-en-lora.npz")
-ADAPTED = {BANK_MODEL: BANK_DELTAS, ROBUST_MODEL: ROBUST_DELTAS}
+# Whisper base taught the same way (bench/asr_distill.py --base): the second model whose
+# decodings of a noisy turn join tiny.en's (asr.noisy_second_model).
+BASE_ROBUST_MODEL = "bundled-base-robust"
+BASE_ROBUST_DELTAS = Path(__file__).with_name("robust-base-lora.npz")
+ADAPTED = {
+    BANK_MODEL: BANK_DELTAS,
+    ROBUST_MODEL: ROBUST_DELTAS,
+    BASE_ROBUST_MODEL: BASE_ROBUST_DELTAS,
+}
+# The bundled model each adapted one is merged into ("bundled", tiny.en, where not named).
+ADAPTED_FROM = {BASE_ROBUST_MODEL: "bundled-base"}
 # The files of a CTranslate2 Whisper folder besides model.bin (copied as they are).
 MODEL_FILES = (
     "config.json",
@@ -150,14 +163,14 @@ def adapted_model(base: str | Path, deltas: str | Path, folder: str | Path) -> P
 
 
 def bundled_adapted(name: str) -> Path:
-    """An adapted tiny.en of :data:`ADAPTED` (``asr.model = "bundled-bank"`` or
-    ``"bundled-robust"``), made in the cache from the bundled model on first use; the folder is
-    named by the deltas' digest, so new deltas make a new model."""
+    """An adapted model of :data:`ADAPTED` (``asr.model = "bundled-bank"``, ``"bundled-robust"``
+    or ``"bundled-base-robust"``), made in the cache from its bundled model on first use; the
+    folder is named by the deltas' digest, so new deltas make a new model."""
     from duetto.models import BUNDLED, cache_dir, whisper_model
 
     deltas = ADAPTED[name]
     digest = hashlib.sha256(deltas.read_bytes()).hexdigest()[:12]
-    kind = name.removeprefix("bundled-")
-    return adapted_model(
-        whisper_model(BUNDLED), deltas, cache_dir() / f"whisper-tiny.en-{kind}-{digest}"
-    )
+    base = ADAPTED_FROM.get(name, BUNDLED)
+    prefix = "whisper-tiny.en" if base == BUNDLED else "whisper"
+    folder = cache_dir() / f"{prefix}-{name.removeprefix('bundled-')}-{digest}"
+    return adapted_model(whisper_model(base), deltas, folder)

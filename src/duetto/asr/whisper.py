@@ -88,6 +88,28 @@ class WhisperASR:
                 raise ModelNotFoundError(
                     f"asr.noisy_lm: {exc.message}", "give a .gguf file or 'bundled'"
                 ) from None
+        self.second = None
+        if settings.noisy_second_model:
+            if not self.noisy_speeds or settings.filter_below_snr_db is None:
+                raise ConfigError(
+                    "asr.noisy_second_model decodes noisy audio (under asr.filter_below_snr_db) "
+                    "at the speeds of asr.noisy_speeds",
+                    "set asr.noisy_speeds (e.g. [0.95, 1.05, 0.9, 1.1]) and asr.filter_below_snr_db",
+                )
+            if settings.noisy_lm:
+                raise ConfigError(
+                    "asr.noisy_second_model and asr.noisy_lm cannot be combined: the language "
+                    "model's weights were set for one model's decodings",
+                    "set one of them",
+                )
+            try:
+                self.second = WhisperASR(
+                    replace(settings, model=settings.noisy_second_model, noisy_second_model=None)
+                )
+            except ModelNotFoundError as exc:
+                raise ModelNotFoundError(
+                    f"asr.noisy_second_model: {exc.message}", exc.hint
+                ) from None
 
     def transcribe(
         self,
@@ -116,8 +138,10 @@ class WhisperASR:
         ``beam_size`` given here wins) and, with ``settings.noisy_speeds``, again at each of
         those speeds, the medoid of the decodings returned (not for ``words`` or ``nbest``), or
         with ``settings.noisy_lm`` the candidate :func:`lm_choice` picks (audio up to
-        MAX_TRIMMED_S; longer audio keeps the medoid). A ``partial``
-        transcript skips the noisy beam, the speeds and the language model (the filters stay)."""
+        MAX_TRIMMED_S; longer audio keeps the medoid). With ``settings.noisy_second_model`` that
+        model decodes the same playbacks too and the medoid is over both models' decodings. A
+        ``partial`` transcript skips the noisy beam, the speeds, the second model and the
+        language model (the filters stay)."""
         filtering = (
             self.settings.min_word_prob > 0
             or self.settings.min_word_level_db is not None
@@ -149,11 +173,15 @@ class WhisperASR:
         if several:
             from duetto.data.augment import speed_perturb
 
+            playbacks = [(s, speed_perturb(audio, s)) for s in speeds if s != 1.0]
             decodings = [out] + [
-                _unscaled(self._recognise(speed_perturb(audio, s), *args), s, out.duration)
-                for s in speeds
-                if s != 1.0
+                _unscaled(self._recognise(clip, *args), s, out.duration) for s, clip in playbacks
             ]
+            if self.second is not None:  # the same playbacks, the original first
+                decodings += [
+                    _unscaled(self.second._recognise(clip, *args), s, out.duration)
+                    for s, clip in [(1.0, audio), *playbacks]
+                ]
             seconds = sum(d.seconds for d in decodings)
             if choosing:
                 started = time.perf_counter()

@@ -132,6 +132,12 @@ def register(sub) -> None:
         help="choose among the --noisy-speeds decodings and their beams' best with this "
         "language model instead of the medoid (asr.noisy_lm; 'bundled' for Gemma, or a GGUF)",
     )
+    p.add_argument(
+        "--noisy-second-model",
+        default=None,
+        help="also decode the --noisy-speeds playbacks with this model and keep the medoid of "
+        "both models' decodings (asr.noisy_second_model; e.g. bundled-base-robust)",
+    )
     p.add_argument("--model", default="bundled", help="ASR model (asr.model; e.g. base)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="write WER-vs-SNR curves here")
@@ -291,6 +297,7 @@ def cmd_eval_asr(args) -> int:
         noisy_beam_size=args.noisy_beam_size,
         noisy_speeds=noisy_speeds(args.noisy_speeds) or None,
         noisy_lm=args.noisy_lm,
+        noisy_second_model=args.noisy_second_model,
         model=args.model,
     )
     evaluator = Evaluator(config, babble_manifest=babble, seed=args.seed)

@@ -71,6 +71,8 @@ class EvalConfig:
     noisy_speeds: tuple[float, ...] | None = None
     # ... and choose among those decodings with this language model (asr.noisy_lm; None: medoid).
     noisy_lm: str | None = None
+    # ... and decode them with this second model too, the medoid over both (None: one model).
+    noisy_second_model: str | None = None
     model: str = "bundled"  # the ASR model (asr.model)
 
     def __post_init__(self):
@@ -103,6 +105,8 @@ class EvalConfig:
         if self.noisy_speeds:
             parts += ["noisy-speeds=" + "/".join(f"{s:g}" for s in self.noisy_speeds)]
         parts += [f"noisy-lm={self.noisy_lm}"] if self.noisy_lm else []
+        if self.noisy_second_model:
+            parts += [f"noisy-second-model={self.noisy_second_model}"]
         parts += [f"model={self.model}"] if self.model != "bundled" else []
         return ",".join(parts) or "baseline"
 
@@ -273,6 +277,7 @@ class Evaluator:
                 noisy_beam_size=config.noisy_beam_size,
                 noisy_speeds=config.noisy_speeds,
                 noisy_lm=config.noisy_lm,
+                noisy_second_model=config.noisy_second_model,
             )
         )
         self.vad = load_vad()

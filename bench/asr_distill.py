@@ -142,23 +142,17 @@ def noisy_held(args) -> int:
     import numpy as np
 
     import word_filter as W
-    from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
-    from duetto.data.textnorm import normalize_text, word_errors
 
     model = str(F.model_folder(args.name, args.step)) if args.step else args.name
     rows = [r for r in W._read(W._index("held")) if r["condition"] == "babble 5"]
+    clips = [(np.load(W._clip("held", r["id"], r["condition"])).astype(np.float32), r["ref"])
+             for r in rows]  # fmt: skip
     for label, filters in NOISY_TURN.items():
-        asr = WhisperASR(ASRSettings(model=model, filter_below_snr_db=20.0, noisy_beam_size=5,
-                                     threads=args.threads, **filters))  # fmt: skip
-        errors = words = 0
-        for r in rows:
-            audio = np.load(W._clip("held", r["id"], r["condition"])).astype(np.float32)
-            e, n = word_errors(normalize_text(r["ref"]), normalize_text(asr.transcribe(audio).text))
-            errors, words = errors + e, words + n
-        print(
-            f"{args.name}@{args.step or '-'}, {label}: held babble 5 dB {100 * errors / words:.1f}%"
-        )
+        settings = ASRSettings(model=model, filter_below_snr_db=20.0, noisy_beam_size=5,
+                               threads=args.threads, **filters)  # fmt: skip
+        wer, _ = F.decode_wer(model, clips, settings=settings)
+        print(f"{args.name}@{args.step or '-'}, {label}: held babble 5 dB {100 * wer:.1f}%")
     return 0
 
 

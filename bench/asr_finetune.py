@@ -435,13 +435,14 @@ def write_model(variables, header, aliases, folder: Path) -> Path:
     return folder
 
 
-def decode_wer(model_dir: str, clips, filters: bool = False) -> tuple[float, list]:
-    """Engine WER (int8, greedy, trimmed window) over [(audio, reference), ...]."""
+def decode_wer(model_dir: str, clips, filters: bool = False, settings=None) -> tuple[float, list]:
+    """Engine WER (int8, greedy, trimmed window; or as ``settings`` say) over [(audio,
+    reference), ...]."""
     from duetto.asr.whisper import WhisperASR
     from duetto.config import ASRSettings
     from duetto.data.textnorm import normalize_text, word_errors
 
-    settings = ASRSettings(model=model_dir, threads=1)
+    settings = settings or ASRSettings(model=model_dir, threads=1)
     if filters:
         settings = ASRSettings(
             model=model_dir, threads=1, min_word_prob=0.3, min_word_level_db=-15.0,

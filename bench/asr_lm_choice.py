@@ -550,41 +550,44 @@ def ensemble(threads: int, second: str) -> int:
     return 0
 
 
+def report_votes(label: str, refs: dict, tiny: dict, base: dict) -> None:
+    """WER of ``bundled-robust`` at speed 1.0 and of the medoids (its five decodings, the
+    base's five, all ten) over ``refs`` (key: reference), from the two decode caches."""
+    from duetto.asr.whisper import medoid
+    from duetto.data.textnorm import wer
+
+    def picked(pick) -> float:
+        keys = list(refs)
+        return 100 * wer([refs[k] for k in keys], [pick(k) for k in keys])
+
+    def vote(*caches) -> callable:
+        def pick(key) -> str:
+            texts = [best for done in caches for best, _ in done[key]]
+            return texts[medoid(texts)]
+
+        return pick
+
+    print(f"{label}, babble 5 dB, {len(refs)} clips")
+    print(f"  bundled-robust at speed 1.0: {picked(lambda k: tiny[k][0][0]):.1f}%")
+    print(f"  bundled-robust, five-way medoid: {picked(vote(tiny)):.1f}%")
+    print(f"  the base alone, five-way medoid: {picked(vote(base)):.1f}%")
+    print(f"  both, ten-way medoid: {picked(vote(tiny, base)):.1f}%")
+
+
 def vote(threads: int) -> int:
     """On the fit set in babble at 5 dB: ``bundled-robust``'s five-way medoid against the
     medoid of its five and the self-distilled base's five decodings."""
     import asr_distill as D
     import asr_finetune as F
-    from duetto.asr.whisper import lm_pick
-    from duetto.data.textnorm import normalize_text, word_errors
 
     rows = rows_of("fit", ("babble 5",))
     run, step, _ = SECOND["base"]
     D.use_base()
     tag = f"fit-{run}"
     decode("fit", ("babble 5",), threads, tag=tag, model=str(F.model_folder(run, step)))
+    refs = {(r["id"], r["condition"]): r["ref"] for r in rows}
     tiny = pickle.loads(cache_of("fit").read_bytes())
-    base = pickle.loads(cache_of(tag).read_bytes())
-
-    def wer(pick) -> float:
-        errors = words = 0
-        for r in rows:
-            e, n = word_errors(
-                normalize_text(r["ref"]), normalize_text(pick(r["id"], r["condition"]))
-            )
-            errors, words = errors + e, words + n
-        return 100 * errors / words
-
-    def medoid(texts: list[str]) -> str:
-        return texts[lm_pick(texts, texts, [0.0] * len(texts), 0.0, 0.0)]
-
-    def texts(done, key) -> list[str]:
-        return [best for best, _ in done[key]]
-
-    print(f"fit, babble 5 dB, {len(rows)} clips")
-    print(f"  bundled-robust, five-way medoid: {wer(lambda *k: medoid(texts(tiny, k))):.1f}%")
-    both = wer(lambda *k: medoid(texts(tiny, k) + texts(base, k)))
-    print(f"  with the base's five, ten-way medoid: {both:.1f}%")
+    report_votes("fit", refs, tiny, pickle.loads(cache_of(tag).read_bytes()))
     return 0
 
 
@@ -610,8 +613,6 @@ def vote_dev(threads: int) -> int:
     ``noisy_speeds``) against the ten-way medoid with the self-distilled base's five."""
     import asr_distill as D
     import asr_finetune as F
-    from duetto.asr.whisper import lm_pick
-    from duetto.data.textnorm import normalize_text, word_errors
 
     refs = {}
 
@@ -626,27 +627,7 @@ def vote_dev(threads: int) -> int:
     decode_clips(clips(), 400, cache_of(f"dev-all-{run}"), threads,
                  model=str(F.model_folder(run, step)))  # fmt: skip
     tiny = pickle.loads(cache_of("dev-all").read_bytes())
-    base = pickle.loads(cache_of(f"dev-all-{run}").read_bytes())
-
-    def medoid(texts: list[str]) -> str:
-        return texts[lm_pick(texts, texts, [0.0] * len(texts), 0.0, 0.0)]
-
-    def wer(pick) -> float:
-        errors = words = 0
-        for key, ref in refs.items():
-            e, n = word_errors(normalize_text(ref), normalize_text(pick(key)))
-            errors, words = errors + e, words + n
-        return 100 * errors / words
-
-    def texts(done, key) -> list[str]:
-        return [best for best, _ in done[key]]
-
-    print(f"dev, babble 5 dB, {len(refs)} utterances")
-    print(f"  bundled-robust at speed 1.0: {wer(lambda k: tiny[k][0][0]):.1f}%")
-    print(f"  bundled-robust, five-way medoid: {wer(lambda k: medoid(texts(tiny, k))):.1f}%")
-    print(f"  the base alone, five-way medoid: {wer(lambda k: medoid(texts(base, k))):.1f}%")
-    both = wer(lambda k: medoid(texts(tiny, k) + texts(base, k)))
-    print(f"  both, ten-way medoid: {both:.1f}%")
+    report_votes("dev", refs, tiny, pickle.loads(cache_of(f"dev-all-{run}").read_bytes()))
     return 0
 
 

@@ -631,6 +631,144 @@ def vote_dev(threads: int) -> int:
     return 0
 
 
+def _align(pivot: list[str], other: list[str]) -> list[tuple[int | None, int | None]]:
+    """Word alignment of ``other`` to ``pivot`` (Levenshtein, unit costs), as (pivot index,
+    other index) pairs, None on the side that has no word; on equal cost a substitution is
+    preferred over a deletion plus an insertion."""
+    n, m = len(pivot), len(other)
+    d = np.zeros((n + 1, m + 1), dtype=np.int32)
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j - 1] + (pivot[i - 1] != other[j - 1]),
+                          d[i - 1, j] + 1, d[i, j - 1] + 1)  # fmt: skip
+    pairs, i, j = [], n, m
+    while i or j:
+        if i and j and d[i, j] == d[i - 1, j - 1] + (pivot[i - 1] != other[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif i and d[i, j] == d[i - 1, j] + 1:
+            pairs.append((i - 1, None))
+            i -= 1
+        else:
+            pairs.append((None, j - 1))
+            j -= 1
+    return pairs[::-1]
+
+
+def word_vote(texts: list[str], weights: list[float] | None = None) -> str:
+    """ROVER-style word vote over ``texts`` (decodings of one clip): the medoid is the pivot,
+    each text aligned to it by normalized words; at each pivot word the most votes (a word or
+    nothing) win, the pivot's on a tie; in each gap a word is written only if more than half
+    the texts put it there. Surface forms are kept (the first voter's for a word it won)."""
+    from duetto.asr.whisper import medoid
+    from duetto.data.textnorm import normalize_text
+
+    def tokens(text: str) -> list[tuple[str, str]]:
+        return [(t, k) for t in text.split() if (k := normalize_text(t))]
+
+    toks = [tokens(t) for t in texts]
+    p = medoid(texts)
+    pivot = toks[p]
+    keys = [k for _, k in pivot]
+    slots: list[dict] = [{} for _ in pivot]  # key -> [votes, surface]; "" for nothing
+    gaps: list[dict] = [{} for _ in range(len(pivot) + 1)]
+    order = [p, *(k for k in range(len(texts)) if k != p)]
+    for k in order:
+        other = toks[k]
+        gap, seen = 0, set()
+        for a, b in _align(keys, [key for _, key in other]):
+            if a is not None:
+                gap = a + 1
+                key, surface = (other[b][1], other[b][0]) if b is not None else ("", "")
+                vote = slots[a].setdefault(key, [0, surface])
+                vote[0] += 1
+            elif (gap, other[b][1]) not in seen:
+                seen.add((gap, other[b][1]))
+                gaps[gap].setdefault(other[b][1], [0, other[b][0]])[0] += 1
+    out = []
+    for g in range(len(pivot) + 1):
+        out += [s for v, s in gaps[g].values() if v > len(texts) / 2]
+        if g < len(pivot):
+            best = max(slots[g].values(), key=lambda v: v[0])
+            own = slots[g][keys[g]]
+            winner = own if own[0] == best[0] else best
+            if winner[1]:
+                out.append(winner[1])
+    return " ".join(out)
+
+
+def weighted_medoid(texts: list[str], weights: list[float]) -> str:
+    """The text with the least weighted sum of word edits to the others."""
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    norm = [normalize_text(t) for t in texts]
+    costs = [sum(w * word_errors(a, b)[0] for b, w in zip(norm, weights, strict=True))
+             for a in norm]  # fmt: skip
+    return texts[int(np.argmin(costs))]
+
+
+def combine(threads: int) -> int:
+    """Lever 1 of docs/robustness.md's 2026-11-27 c: the ten-way medoid, word vote and
+    base-weighted medoid on fit + held, pooled; with --dev, the whole dev (read once)."""
+    from duetto.asr.whisper import medoid
+    from duetto.data.textnorm import normalize_text, word_errors
+
+    def errors(refs, tiny, base, pick) -> tuple[int, int]:
+        e = n = 0
+        for key, ref in refs.items():
+            texts = [b for b, _ in tiny[key]] + ([b for b, _ in base[key]] if base else [])
+            r = normalize_text(ref)
+            e += word_errors(r, normalize_text(pick(texts)))[0]
+            n += len(r.split())
+        return e, n
+
+    methods = {
+        "medoid": lambda t: t[medoid(t)],
+        "word vote": word_vote,
+        "base-weighted medoid": lambda t: weighted_medoid(t, [1.0] * 5 + [2.0] * 5),
+    }
+    sets = {}
+    for name in ("fit", "held"):
+        rows = rows_of(name, ("babble 5",))
+        refs = {(r["id"], r["condition"]): r["ref"] for r in rows}
+        tiny = pickle.loads(cache_of(name).read_bytes())
+        sets[name] = refs, tiny, pickle.loads(cache_of(f"{name}-sdbase").read_bytes())
+    for voters, label in ((10, "ten decodings"), (5, "bundled-robust's five")):
+        print(f"{label}: fit / held / pooled, babble 5 dB")
+        for m, pick in methods.items():
+            if voters == 5 and m == "base-weighted medoid":
+                continue
+            got = {}
+            for name, (refs, tiny, base) in sets.items():
+                got[name] = errors(refs, tiny, base if voters == 10 else None, pick)
+            pooled = [sum(x) for x in zip(*got.values(), strict=True)]
+            cells = " / ".join(f"{100 * e / n:.2f}%" for e, n in [*got.values(), pooled])
+            print(f"  {m}: {cells}  ({pooled[0]} errors in {pooled[1]} words)")
+    return 0
+
+
+def combine_dev(method: str) -> int:
+    """The whole dev in babble at 5 dB (read once): the ten-way medoid against ``method``."""
+    from duetto.asr.whisper import medoid
+    from duetto.data.textnorm import wer
+
+    picks = {
+        "medoid": lambda t: t[medoid(t)],
+        "word-vote": word_vote,
+        "base-weighted": lambda t: weighted_medoid(t, [1.0] * 5 + [2.0] * 5),
+    }
+    refs = {key: ref for key, _, ref in dev_babble()}
+    tiny = pickle.loads(cache_of("dev-all").read_bytes())
+    base = pickle.loads(cache_of("dev-all-sdbase").read_bytes())
+    for m in ("medoid", method):
+        hyps = [picks[m]([b for b, _ in tiny[k]] + [b for b, _ in base[k]]) for k in refs]
+        print(f"dev, babble 5 dB, ten decodings, {m}: "
+              f"{100 * wer(list(refs.values()), hyps):.2f}%")  # fmt: skip
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -648,6 +786,8 @@ def main() -> int:
             "ensemble",
             "vote",
             "vote-dev",
+            "combine",
+            "combine-dev",
         ),
     )
     parser.add_argument("--threads", type=int, default=2)
@@ -655,6 +795,7 @@ def main() -> int:
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     parser.add_argument("--second", default="sdstate", choices=tuple(SECOND), help="(ensemble)")
+    parser.add_argument("--method", default="base-weighted", help="(combine-dev)")
     args = parser.parse_args()
     steps = {
         "decode": lambda: decode(args.set, tuple(args.conditions.split(";")), args.threads),
@@ -669,6 +810,8 @@ def main() -> int:
         "ensemble": lambda: ensemble(args.threads, args.second),
         "vote": lambda: vote(args.threads),
         "vote-dev": lambda: vote_dev(args.threads),
+        "combine": lambda: combine(args.threads),
+        "combine-dev": lambda: combine_dev(args.method),
     }
     return steps[args.step]()
 

@@ -574,14 +574,14 @@ def report_votes(label: str, refs: dict, tiny: dict, base: dict) -> None:
     print(f"  both, ten-way medoid: {picked(vote(tiny, base)):.1f}%")
 
 
-def vote(threads: int) -> int:
+def vote(threads: int, second: str = "base") -> int:
     """On the fit set in babble at 5 dB: ``bundled-robust``'s five-way medoid against the
-    medoid of its five and the self-distilled base's five decodings."""
+    medoid of its five and a self-distilled base's five decodings (``SECOND[second]``)."""
     import asr_distill as D
     import asr_finetune as F
 
     rows = rows_of("fit", ("babble 5",))
-    run, step, _ = SECOND["base"]
+    run, step, _ = SECOND[second]
     D.use_base()
     tag = f"fit-{run}"
     decode("fit", ("babble 5",), threads, tag=tag, model=str(F.model_folder(run, step)))
@@ -608,7 +608,7 @@ def dev_babble(limit: int | None = None):
         yield (u.id, "babble 5"), mix_at_snr(clean, noise, 5.0).audio, u.text
 
 
-def vote_dev(threads: int) -> int:
+def vote_dev(threads: int, second: str = "base") -> int:
     """The whole dev set in babble at 5 dB: ``bundled-robust``'s five-way medoid (the engine's
     ``noisy_speeds``) against the ten-way medoid with the self-distilled base's five."""
     import asr_distill as D
@@ -794,7 +794,8 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=40, help="clips for cost")
     parser.add_argument("--set", default="held", choices=("held", "fit"))
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
-    parser.add_argument("--second", default="sdstate", choices=tuple(SECOND), help="(ensemble)")
+    parser.add_argument("--second", choices=tuple(SECOND),
+                        help="(ensemble: sdstate; vote, vote-dev: base)")  # fmt: skip
     parser.add_argument("--method", default="base-weighted", help="(combine-dev)")
     args = parser.parse_args()
     steps = {
@@ -807,9 +808,9 @@ def main() -> int:
         "cost": lambda: cost(args.threads, args.clips),
         "larger": lambda: larger(args.threads),
         "acoustic": lambda: acoustic(args.threads),
-        "ensemble": lambda: ensemble(args.threads, args.second),
-        "vote": lambda: vote(args.threads),
-        "vote-dev": lambda: vote_dev(args.threads),
+        "ensemble": lambda: ensemble(args.threads, args.second or "sdstate"),
+        "vote": lambda: vote(args.threads, args.second or "base"),
+        "vote-dev": lambda: vote_dev(args.threads, args.second or "base"),
         "combine": lambda: combine(args.threads),
         "combine-dev": lambda: combine_dev(args.method),
     }

@@ -519,6 +519,7 @@ def cost(threads: int, clips: int) -> int:
 SECOND = {  # a second model for ensemble: bench/asr_distill.py's run and step
     "sdstate": ("sdstate", 120, False),  # tiny.en, encoder-state distillation
     "base": ("sdbase", 120, True),  # Whisper base, self-distilled (asr_distill.py --base)
+    "base360": ("sdbase360", 240, True),  # the same, a 360-step run (its held-out pick)
 }
 
 

@@ -623,7 +623,7 @@ def vote_dev(threads: int, second: str = "base") -> int:
             yield key, audio
 
     decode_clips(clips(), 400, cache_of("dev-all"), threads)
-    run, step, _ = SECOND["base"]
+    run, step, _ = SECOND[second]
     D.use_base()
     decode_clips(clips(), 400, cache_of(f"dev-all-{run}"), threads,
                  model=str(F.model_folder(run, step)))  # fmt: skip

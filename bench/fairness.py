@@ -3,6 +3,8 @@ speechocean762/dev, with 95% bootstrap confidence intervals, and the largest gap
 
     nice -n 10 .venv/bin/python bench/fairness.py --limit 200
     .venv/bin/python bench/fairness.py --from bench/out/robustness/results.json  # reuse a run
+    .venv/bin/python bench/fairness.py --results bench/out/noisy-room-dev/second.jsonl \
+        --condition "babble 5 dB"   # any `duetto eval asr --results` file, one condition
 
 Utterances of one speaker are not independent (same voice, same accent), so the bootstrap
 resamples *speakers* within each group, not utterances; with 4-10 speakers per group the
@@ -200,6 +202,10 @@ def main() -> int:
     parser.add_argument(
         "--from-cache", action="store_true", help="clean decodes of bench/robustness_full.py"
     )
+    parser.add_argument("--results", type=Path, help="a `duetto eval asr --results` file")
+    parser.add_argument(
+        "--condition", default="clean", help="its condition to read (e.g. 'babble 5 dB')"
+    )
     parser.add_argument("--tutor", action="store_true", help="add the tutor's score gaps")
     parser.add_argument("--tutor-weights", help="scorer weights (default: the shipped ones)")
     parser.add_argument("--tutor-scorer", help="ridge or gopt (default: the tutor's default)")
@@ -211,6 +217,11 @@ def main() -> int:
 
     if args.from_cache:
         rows = from_cache()
+    elif args.results:
+        rows = [r for line in args.results.read_text().splitlines()
+                if (r := json.loads(line))["condition"] == args.condition]  # fmt: skip
+        if not rows:
+            parser.error(f"{args.results}: no results in condition {args.condition!r}")
     elif args.source:
         report = json.loads(Path(args.source).read_text())
         rows = [r for r in report["runs"]["baseline"]["results"] if r["condition"] == "clean"]
@@ -253,9 +264,9 @@ def main() -> int:
             )
         print(json.dumps(out, indent=2))
         return 0
-    print(
-        f"ASR WER on speechocean762 dev, clean, {len(rows)} utterances; 95% CI by speaker bootstrap"
-    )
+    condition = args.condition if args.results else "clean"
+    print(f"ASR WER on speechocean762 dev, {condition}, {len(rows)} utterances; "
+          "95% CI by speaker bootstrap")  # fmt: skip
     print(f"{'group':<22} {'utts':>5} {'spk':>4} {'WER':>7}   95% CI")
     print(f"{'all':<22} {len(rows):>5} {len({r['speaker'] for r in rows}):>4} {_wer(rows):>7.1%}")
     for name, t in table.items():

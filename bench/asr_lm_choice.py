@@ -710,10 +710,23 @@ def weighted_medoid(texts: list[str], weights: list[float]) -> str:
     return texts[int(np.argmin(costs))]
 
 
+def _medoid_text(texts: list[str]) -> str:
+    from duetto.asr.whisper import medoid
+
+    return texts[medoid(texts)]
+
+
+COMBINERS = {  # combine and combine-dev: how one clip's decodings become its transcript
+    "medoid": _medoid_text,
+    "word-vote": word_vote,
+    # tiny.en's five, then the base's five counted twice
+    "base-weighted": lambda texts: weighted_medoid(texts, [1.0] * 5 + [2.0] * 5),
+}
+
+
 def combine(threads: int) -> int:
     """Lever 1 of docs/robustness.md's 2026-11-27 c: the ten-way medoid, word vote and
     base-weighted medoid on fit + held, pooled; with --dev, the whole dev (read once)."""
-    from duetto.asr.whisper import medoid
     from duetto.data.textnorm import normalize_text, word_errors
 
     def errors(refs, tiny, base, pick) -> tuple[int, int]:
@@ -725,11 +738,6 @@ def combine(threads: int) -> int:
             n += len(r.split())
         return e, n
 
-    methods = {
-        "medoid": lambda t: t[medoid(t)],
-        "word vote": word_vote,
-        "base-weighted medoid": lambda t: weighted_medoid(t, [1.0] * 5 + [2.0] * 5),
-    }
     sets = {}
     for name in ("fit", "held"):
         rows = rows_of(name, ("babble 5",))
@@ -738,8 +746,8 @@ def combine(threads: int) -> int:
         sets[name] = refs, tiny, pickle.loads(cache_of(f"{name}-sdbase").read_bytes())
     for voters, label in ((10, "ten decodings"), (5, "bundled-robust's five")):
         print(f"{label}: fit / held / pooled, babble 5 dB")
-        for m, pick in methods.items():
-            if voters == 5 and m == "base-weighted medoid":
+        for m, pick in COMBINERS.items():
+            if voters == 5 and m == "base-weighted":
                 continue
             got = {}
             for name, (refs, tiny, base) in sets.items():
@@ -752,19 +760,13 @@ def combine(threads: int) -> int:
 
 def combine_dev(method: str) -> int:
     """The whole dev in babble at 5 dB (read once): the ten-way medoid against ``method``."""
-    from duetto.asr.whisper import medoid
     from duetto.data.textnorm import wer
 
-    picks = {
-        "medoid": lambda t: t[medoid(t)],
-        "word-vote": word_vote,
-        "base-weighted": lambda t: weighted_medoid(t, [1.0] * 5 + [2.0] * 5),
-    }
     refs = {key: ref for key, _, ref in dev_babble()}
     tiny = pickle.loads(cache_of("dev-all").read_bytes())
     base = pickle.loads(cache_of("dev-all-sdbase").read_bytes())
     for m in ("medoid", method):
-        hyps = [picks[m]([b for b, _ in tiny[k]] + [b for b, _ in base[k]]) for k in refs]
+        hyps = [COMBINERS[m]([b for b, _ in tiny[k]] + [b for b, _ in base[k]]) for k in refs]
         print(f"dev, babble 5 dB, ten decodings, {m}: "
               f"{100 * wer(list(refs.values()), hyps):.2f}%")  # fmt: skip
     return 0
@@ -797,7 +799,9 @@ def main() -> int:
     parser.add_argument("--conditions", default="babble 5", help="';'-separated (decode)")
     parser.add_argument("--second", choices=tuple(SECOND),
                         help="(ensemble: sdstate; vote, vote-dev: base)")  # fmt: skip
-    parser.add_argument("--method", default="base-weighted", help="(combine-dev)")
+    parser.add_argument(
+        "--method", default="base-weighted", choices=tuple(COMBINERS), help="(combine-dev)"
+    )
     args = parser.parse_args()
     steps = {
         "decode": lambda: decode(args.set, tuple(args.conditions.split(";")), args.threads),

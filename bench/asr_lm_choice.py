@@ -658,7 +658,7 @@ def _align(pivot: list[str], other: list[str]) -> list[tuple[int | None, int | N
     return pairs[::-1]
 
 
-def word_vote(texts: list[str], weights: list[float] | None = None) -> str:
+def word_vote(texts: list[str]) -> str:
     """ROVER-style word vote over ``texts`` (decodings of one clip): the medoid is the pivot,
     each text aligned to it by normalized words; at each pivot word the most votes (a word or
     nothing) win, the pivot's on a tie; in each gap a word is written only if more than half
@@ -726,7 +726,7 @@ COMBINERS = {  # combine and combine-dev: how one clip's decodings become its tr
 
 def combine(threads: int) -> int:
     """Lever 1 of docs/robustness.md's 2026-11-27 c: the ten-way medoid, word vote and
-    base-weighted medoid on fit + held, pooled; with --dev, the whole dev (read once)."""
+    base-weighted medoid on fit + held, pooled (combine-dev reads the whole dev)."""
     from duetto.data.textnorm import normalize_text, word_errors
 
     def errors(refs, tiny, base, pick) -> tuple[int, int]:

@@ -523,19 +523,26 @@ SECOND = {  # a second model for ensemble: bench/asr_distill.py's run and step
 }
 
 
+def second_model(second: str) -> tuple[str, str]:
+    """(run name, merged model folder) of ``SECOND[second]``, Whisper base's bench set up
+    where the run is a base's."""
+    import asr_distill as D
+    import asr_finetune as F
+
+    run, step, base = SECOND[second]
+    if base:
+        D.use_base()
+    return run, str(F.model_folder(run, step))
+
+
 def ensemble(threads: int, second: str) -> int:
     """Pool B on held at the hand weights with a second model's decodings (``SECOND``) added
     as voters and candidates: at speed 1.0 only, or at all five speeds. The edits are scaled
     to five voters."""
-    import asr_distill as D
-    import asr_finetune as F
-
     rows = rows_of("held")
-    run, step, base = SECOND[second]
-    if base:
-        D.use_base()
+    run, folder = second_model(second)
     tag = f"held-{run}"
-    decode("held", ("babble 5",), threads, tag=tag, model=str(F.model_folder(run, step)))
+    decode("held", ("babble 5",), threads, tag=tag, model=folder)
     five = pickle.loads(cache_of("held").read_bytes())
     other = pickle.loads(cache_of(tag).read_bytes())
     for name, take in (("+ one decoding", 1), ("+ five decodings", 5)):
@@ -554,7 +561,6 @@ def ensemble(threads: int, second: str) -> int:
 def report_votes(label: str, refs: dict, tiny: dict, base: dict) -> None:
     """WER of ``bundled-robust`` at speed 1.0 and of the medoids (its five decodings, the
     base's five, all ten) over ``refs`` (key: reference), from the two decode caches."""
-    from duetto.asr.whisper import medoid
     from duetto.data.textnorm import wer
 
     def picked(pick) -> float:
@@ -563,8 +569,7 @@ def report_votes(label: str, refs: dict, tiny: dict, base: dict) -> None:
 
     def vote(*caches) -> callable:
         def pick(key) -> str:
-            texts = [best for done in caches for best, _ in done[key]]
-            return texts[medoid(texts)]
+            return _medoid_text([best for done in caches for best, _ in done[key]])
 
         return pick
 
@@ -578,57 +583,60 @@ def report_votes(label: str, refs: dict, tiny: dict, base: dict) -> None:
 def vote(threads: int, second: str = "base") -> int:
     """On the fit set in babble at 5 dB: ``bundled-robust``'s five-way medoid against the
     medoid of its five and a self-distilled base's five decodings (``SECOND[second]``)."""
-    import asr_distill as D
-    import asr_finetune as F
-
     rows = rows_of("fit", ("babble 5",))
-    run, step, _ = SECOND[second]
-    D.use_base()
+    run, folder = second_model(second)
     tag = f"fit-{run}"
-    decode("fit", ("babble 5",), threads, tag=tag, model=str(F.model_folder(run, step)))
+    decode("fit", ("babble 5",), threads, tag=tag, model=folder)
     refs = {(r["id"], r["condition"]): r["ref"] for r in rows}
     tiny = pickle.loads(cache_of("fit").read_bytes())
     report_votes("fit", refs, tiny, pickle.loads(cache_of(tag).read_bytes()))
     return 0
 
 
-def dev_babble(limit: int | None = None):
-    """(key, audio, reference) of every dev utterance in babble at 5 dB, mixed exactly as
-    ``duetto eval asr`` mixes it (seed 0, the same babble of train.jsonl)."""
+DEV = ROOT.parent / "shared" / "data" / "speechocean762"
+
+
+def dev_refs() -> dict:
+    """(id, "babble 5") -> reference of every dev utterance, in the manifest's order."""
+    from duetto.data.manifest import read_manifest
+
+    return {(u.id, "babble 5"): u.text for u in read_manifest(DEV / "dev.jsonl")}
+
+
+def dev_babble(skip=frozenset()):
+    """(key, audio) of every dev utterance in babble at 5 dB whose key is not in ``skip``,
+    mixed exactly as ``duetto eval asr`` mixes it (seed 0, the same babble of train.jsonl)."""
     from duetto.audio import load_audio
-    from duetto.data.manifest import read_manifest, subset
+    from duetto.data.manifest import read_manifest
     from duetto.data.noise import mix_at_snr, noise_source, stable_rng
 
-    data = ROOT.parent / "shared" / "data" / "speechocean762"
-    babble = noise_source("babble", data / "train.jsonl")
-    for u in subset(read_manifest(data / "dev.jsonl"), limit):
+    babble = noise_source("babble", DEV / "train.jsonl")
+    for u in read_manifest(DEV / "dev.jsonl"):
+        if (u.id, "babble 5") in skip:
+            continue
         clean = load_audio(u.audio)
         noise = babble.noise(
             len(clean), stable_rng(0, u.id, "babble", 5.0), exclude_speaker=u.speaker
         )
-        yield (u.id, "babble 5"), mix_at_snr(clean, noise, 5.0).audio, u.text
+        yield (u.id, "babble 5"), mix_at_snr(clean, noise, 5.0).audio
+
+
+def decode_dev(path: Path, threads: int, model: str = "bundled-robust") -> dict:
+    """``decode_clips`` over the whole dev in babble at 5 dB, mixing only the clips not yet
+    in ``path``; the cache read back."""
+    done = pickle.loads(path.read_bytes()) if path.exists() else {}
+    todo = len(dev_refs().keys() - done.keys())
+    decode_clips(dev_babble(skip=done.keys()), todo, path, threads, model=model)
+    return pickle.loads(path.read_bytes())
 
 
 def vote_dev(threads: int, second: str = "base") -> int:
     """The whole dev set in babble at 5 dB: ``bundled-robust``'s five-way medoid (the engine's
     ``noisy_speeds``) against the ten-way medoid with the self-distilled base's five."""
-    import asr_distill as D
-    import asr_finetune as F
-
-    refs = {}
-
-    def clips():
-        for key, audio, ref in dev_babble():
-            refs[key] = ref
-            yield key, audio
-
-    decode_clips(clips(), 400, cache_of("dev-all"), threads)
-    run, step, _ = SECOND[second]
-    D.use_base()
-    decode_clips(clips(), 400, cache_of(f"dev-all-{run}"), threads,
-                 model=str(F.model_folder(run, step)))  # fmt: skip
-    tiny = pickle.loads(cache_of("dev-all").read_bytes())
-    report_votes("dev", refs, tiny, pickle.loads(cache_of(f"dev-all-{run}").read_bytes()))
+    tiny = decode_dev(cache_of("dev-all"), threads)
+    run, folder = second_model(second)
+    base = decode_dev(cache_of(f"dev-all-{run}"), threads, model=folder)
+    report_votes("dev", dev_refs(), tiny, base)
     return 0
 
 
@@ -762,7 +770,7 @@ def combine_dev(method: str) -> int:
     """The whole dev in babble at 5 dB (read once): the ten-way medoid against ``method``."""
     from duetto.data.textnorm import wer
 
-    refs = {key: ref for key, _, ref in dev_babble()}
+    refs = dev_refs()
     tiny = pickle.loads(cache_of("dev-all").read_bytes())
     base = pickle.loads(cache_of("dev-all-sdbase").read_bytes())
     for m in ("medoid", method):

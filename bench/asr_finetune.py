@@ -118,10 +118,11 @@ def build_model(variables: dict, rank: int, targets: str):
             return F.linear(x, self.merged(), self.bias)
 
     d, heads = variables["encoder/layer_norm/gamma"].shape[0], int(variables["encoder/num_heads"])
-    layers = sum(1 for k in variables if k.endswith("/self_attention/linear_0/weight"))
-    enc_layers = sum(1 for k in variables if k.startswith("encoder/layer_") and
-                     k.endswith("/self_attention/linear_0/weight"))  # fmt: skip
-    dec_layers = layers - enc_layers
+    enc_layers, dec_layers = (
+        sum(1 for k in variables if k.startswith(f"{stack}/layer_") and
+            k.endswith("/self_attention/linear_0/weight"))
+        for stack in ("encoder", "decoder")
+    )  # fmt: skip
 
     def blocks(names):
         slots = {"q": (0, d), "k": (d, 2 * d), "v": (2 * d, 3 * d)}

@@ -3,6 +3,8 @@ through the real model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -276,25 +278,14 @@ def test_the_second_model_needs_the_speeds_and_not_the_language_model():
 
     with pytest.raises(ConfigError, match="noisy_speeds"):
         WhisperASR(ASRSettings(model="bundled-robust", noisy_second_model="bundled-base-robust"))
+    with_speeds = ASRSettings(model="bundled-robust", noisy_speeds=(0.9,),
+                              filter_below_snr_db=GATE_DB)  # fmt: skip
     with pytest.raises(ConfigError, match="cannot be combined"):
         WhisperASR(
-            ASRSettings(
-                model="bundled-robust",
-                noisy_speeds=(0.9,),
-                filter_below_snr_db=GATE_DB,
-                noisy_lm="bundled",
-                noisy_second_model="bundled-base-robust",
-            )
+            replace(with_speeds, noisy_lm="bundled", noisy_second_model="bundled-base-robust")
         )
     with pytest.raises(ModelNotFoundError, match="asr.noisy_second_model.*folder not found"):
-        WhisperASR(
-            ASRSettings(
-                model="bundled-robust",
-                noisy_speeds=(0.9,),
-                filter_below_snr_db=GATE_DB,
-                noisy_second_model="/nope/model",
-            )
-        )
+        WhisperASR(replace(with_speeds, noisy_second_model="/nope/model"))
 
 
 def test_the_language_model_choice_needs_the_speeds():
